@@ -1,0 +1,52 @@
+/*-------------------------------------------------------------------------
+ *
+ * sealpg.h
+ *	  Declarations shared by every file of the sealpg extension: the SE
+ *	  SQLSTATE class, the settings (GUCs) and small helpers.
+ *
+ * The SQLSTATE class "SE" is sealpg's own.  Every refusal that concerns a
+ * seal uses one of these codes so that applications can tell them apart
+ * without parsing messages.  The README lists them in one table; keep the
+ * two in step.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SEALPG_H
+#define SEALPG_H
+
+#include "postgres.h"
+
+/* ---- seal conditions (SE0xx) ---- */
+#define ERRCODE_SEAL_REVOKED				MAKE_SQLSTATE('S','E','0','0','1')
+#define ERRCODE_SEAL_FROZEN					MAKE_SQLSTATE('S','E','0','0','2')
+#define ERRCODE_SEAL_EXPIRED				MAKE_SQLSTATE('S','E','0','0','3')
+#define ERRCODE_SEAL_NOT_GRANTED			MAKE_SQLSTATE('S','E','0','0','4')
+#define ERRCODE_SEAL_GRANT_EXHAUSTED		MAKE_SQLSTATE('S','E','0','0','5')
+#define ERRCODE_SEAL_ILLEGAL_TRANSITION		MAKE_SQLSTATE('S','E','0','0','6')
+#define ERRCODE_SEAL_NOT_FOUND				MAKE_SQLSTATE('S','E','0','0','7')
+#define ERRCODE_SEAL_NOT_YET_VALID			MAKE_SQLSTATE('S','E','0','0','8')
+#define ERRCODE_SEAL_NOT_ENROLLED			MAKE_SQLSTATE('S','E','0','0','9')
+
+/* ---- the agent and the token (SE1xx) ---- */
+#define ERRCODE_SEAL_AGENT_UNAVAILABLE		MAKE_SQLSTATE('S','E','1','0','1')
+#define ERRCODE_SEAL_AGENT_TIMEOUT			MAKE_SQLSTATE('S','E','1','0','2')
+#define ERRCODE_SEAL_TOKEN_ABSENT			MAKE_SQLSTATE('S','E','1','0','3')
+#define ERRCODE_SEAL_AGENT_FAILURE			MAKE_SQLSTATE('S','E','1','0','4')
+#define ERRCODE_SEAL_AGENT_PROTOCOL			MAKE_SQLSTATE('S','E','1','0','5')
+#define ERRCODE_SEAL_KEY_NOT_IN_CHIP		MAKE_SQLSTATE('S','E','1','0','6')
+#define ERRCODE_SEAL_KEY_NOT_FOUND			MAKE_SQLSTATE('S','E','1','0','7')
+
+/* ---- the authority (SE2xx) ---- */
+#define ERRCODE_SEAL_NO_AUTHORITY			MAKE_SQLSTATE('S','E','2','0','1')
+#define ERRCODE_SEAL_AUTHORITY_EXISTS		MAKE_SQLSTATE('S','E','2','0','2')
+#define ERRCODE_SEAL_CRYPTO_FAILURE			MAKE_SQLSTATE('S','E','2','0','3')
+
+/* ---- identity checks and approvals (SE3xx) ---- */
+#define ERRCODE_SEAL_NOT_ADMIN				MAKE_SQLSTATE('S','E','3','0','1')
+#define ERRCODE_SEAL_SAME_APPROVER			MAKE_SQLSTATE('S','E','3','0','2')
+
+/* ---- settings (defined in sealpg.c) ---- */
+extern char *sealpg_agent_socket;
+extern int	sealpg_agent_timeout_ms;
+
+#endif							/* SEALPG_H */
