@@ -45,6 +45,15 @@
 #define ERRCODE_SEAL_NOT_ADMIN				MAKE_SQLSTATE('S','E','3','0','1')
 #define ERRCODE_SEAL_SAME_APPROVER			MAKE_SQLSTATE('S','E','3','0','2')
 
+/* ---- notifications (registry.c) ---- */
+/* Version of every JSON payload sealpg sends; listeners check it. */
+#define SEALPG_PAYLOAD_VERSION	1
+/* NOTIFY refuses payloads of 8000 bytes or more. */
+#define SEALPG_PAYLOAD_MAX		8000
+extern void sealpg_notify(const char *channel, const char *payload);
+extern bool sealpg_valid_time_zone(const char *name);
+extern bool sealpg_valid_es_id(const char *es_id);
+
 /* ---- settings (defined in sealpg.c) ---- */
 extern char *sealpg_agent_socket;
 extern int	sealpg_agent_timeout_ms;

@@ -1,0 +1,59 @@
+/*-------------------------------------------------------------------------
+ *
+ * sealpg.c
+ *	  Module entry point: the preload check and every sealpg.* setting.
+ *
+ * sealpg must be loaded through shared_preload_libraries: it reserves the
+ * "sealpg." setting prefix and (in later parts) registers a background
+ * worker that records events which must outlive the caller's rollback.
+ * All settings are defined here, in one place, so the README's table of
+ * settings can be checked against a single list.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "sealpg.h"
+
+PG_MODULE_MAGIC;
+
+/* settings */
+char	   *sealpg_agent_socket = NULL;
+int			sealpg_agent_timeout_ms = 5000;
+
+void		_PG_init(void);
+
+/* Refuse to run unless preloaded, then define the settings. */
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("sealpg must be loaded via shared_preload_libraries"),
+				 errhint("Add sealpg to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	DefineCustomStringVariable("sealpg.agent_socket",
+							   gettext_noop("Path of the sealpg-agent Unix socket."),
+							   gettext_noop("The agent holds the token sessions; the database never sees key material."),
+							   &sealpg_agent_socket,
+							   "/run/sealpg/agent.sock",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("sealpg.agent_timeout",
+							gettext_noop("Longest wait for one answer from sealpg-agent."),
+							NULL,
+							&sealpg_agent_timeout_ms,
+							5000, 10, 600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("sealpg");
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# sealpg-test.sh (make test): every test, on an instance of its own.
+#
+# The extension is installed into a private copy of the PostgreSQL tree
+# (like PostgreSQL's own "make check"), so a test run touches neither the
+# system installation nor a running "make up".  Suites:
+#   1. pg_regress: sql/*.sql against expected/*.out
+#   2. pgTAP: test/pgtap/*.sql through pg_prove
+#   3. the agent's own tests (make -C agent test)
+#   4. integration tests: test/integration/*.sh (exit 0 pass, 77 skip)
+# The last line is "N passed, N failed"; the exit status is non-zero on
+# any failure.
+. "$(dirname "$0")/lib.sh"
+
+ensure_packages
+PGBIN=
+instance_vars test "${SEALPG_TEST_PORT:-54328}"
+INSTALL=$DIR/install
+PGBIN=$INSTALL/usr/lib/postgresql/15/bin
+AGENT_BIN=$TOP/agent/sealpg-agent
+RESULTS=$DIR/results
+export SEALPG_TEST_DIR=$DIR
+
+passed=0 failed=0 skipped=0
+failures=()
+count() {	# count SUITE NAME STATUS
+	case $3 in
+		pass) passed=$((passed + 1)) ;;
+		skip) skipped=$((skipped + 1)); echo "SKIPPED: $1 $2" ;;
+		*) failed=$((failed + 1)); failures+=("$1 $2") ;;
+	esac
+}
+
+say "building"
+make -C "$TOP" -s >/dev/null
+
+say "installing into a private PostgreSQL tree ($INSTALL)"
+mkdir -p "$DIR"
+# Stop a previous run's instance before its files are replaced.
+stop_cluster 2>/dev/null || true
+stop_agent
+rm -rf "$INSTALL" "$PGDATA" "$RESULTS" "$TOKEN_DIR" "$PIN_FILE"
+mkdir -p "$INSTALL/usr/lib/postgresql" "$INSTALL/usr/share/postgresql" "$RESULTS"
+cp -a /usr/lib/postgresql/15 "$INSTALL/usr/lib/postgresql/"
+cp -a /usr/share/postgresql/15 "$INSTALL/usr/share/postgresql/"
+make -C "$TOP" -s install DESTDIR="$INSTALL" >/dev/null
+
+cleanup() {
+	stop_cluster 2>/dev/null || true
+	stop_agent 2>/dev/null || true
+}
+trap cleanup EXIT
+
+say "starting the test instance"
+PG_FSYNC=off ensure_cluster
+ensure_tokens
+[ -f "$TOP/agent/Makefile" ] && start_agent
+start_cluster
+ensure_database
+export PGHOST=$SOCK PGPORT=$PORT PGUSER=$PG_USER PGDATABASE=$DB
+export SEALPG_AGENT_SOCKET=$AGENT_SOCKET SEALPG_PIN_FILE=$PIN_FILE SEALPG_PGBIN=$PGBIN
+
+# 1. pg_regress
+tests=()
+for f in "$TOP"/sql/*.sql; do
+	[ -e "$f" ] && tests+=("$(basename "$f" .sql)")
+done
+if [ ${#tests[@]} -gt 0 ]; then
+	say "pg_regress: ${#tests[@]} tests"
+	cd "$TOP"
+	"$INSTALL/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress" \
+		--bindir="$PGBIN" --host="$SOCK" --port="$PORT" --user="$PG_USER" \
+		--inputdir="$TOP" --outputdir="$RESULTS/regress" --dbname=contrib_regression \
+		"${tests[@]}" > "$RESULTS/regress.log" 2>&1 || true
+	cat "$RESULTS/regress.log"
+	for t in "${tests[@]}"; do
+		if grep -qE "^(test |ok |     )?[ ]*$t +\.\.\. ok|^ok [0-9]+ +[-+] $t " "$RESULTS/regress.log"; then
+			count regress "$t" pass
+		else
+			count regress "$t" fail
+		fi
+	done
+	[ -f "$RESULTS/regress/regression.diffs" ] && head -200 "$RESULTS/regress/regression.diffs"
+fi
+
+# 2. pgTAP
+for f in "$TOP"/test/pgtap/*.sql; do
+	[ -e "$f" ] || continue
+	say "pgTAP: $(basename "$f")"
+	if pg_prove -h "$SOCK" -p "$PORT" -U "$PG_USER" -d "$DB" "$f"; then
+		count pgtap "$(basename "$f")" pass
+	else
+		count pgtap "$(basename "$f")" fail
+	fi
+done
+
+# 3. the agent's own tests
+if [ -f "$TOP/agent/Makefile" ]; then
+	say "agent tests"
+	if make -C "$TOP/agent" -s test 2>&1 | tee "$RESULTS/agent.log"; then
+		count agent tests pass
+	else
+		count agent tests fail
+	fi
+fi
+
+# 4. integration tests
+for f in "$TOP"/test/integration/*.sh; do
+	[ -e "$f" ] || continue
+	name=$(basename "$f" .sh)
+	say "integration: $name"
+	rc=0
+	bash "$f" 2>&1 | tee "$RESULTS/$name.log" || rc=$?
+	rc=${PIPESTATUS[0]}
+	case $rc in
+		0) count integration "$name" pass ;;
+		77) count integration "$name" skip ;;
+		*) count integration "$name" fail ;;
+	esac
+done
+
+echo
+[ ${#failures[@]} -gt 0 ] && printf 'FAILED: %s\n' "${failures[@]}"
+[ "$skipped" -gt 0 ] && echo "($skipped skipped, named above)"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
