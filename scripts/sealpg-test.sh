@@ -9,7 +9,9 @@
 #   3. the agent's own tests (make -C agent test)
 #   4. integration tests: test/integration/*.sh (exit 0 pass, 77 skip)
 # The last line is "N passed, N failed"; the exit status is non-zero on
-# any failure.
+# any failure.  For quicker rounds while developing:
+#   SUITES="regress pgtap"  run only those suites (default: all four)
+#   ONLY="x509 registry"    run only tests (of any suite) with these names
 . "$(dirname "$0")/lib.sh"
 
 ensure_packages
@@ -21,8 +23,17 @@ AGENT_BIN=$TOP/agent/sealpg-agent
 RESULTS=$DIR/results
 export SEALPG_TEST_DIR=$DIR
 
+SUITES=${SUITES:-regress pgtap agent integration}
+ONLY=${ONLY:-}
 passed=0 failed=0 skipped=0
 failures=()
+# wanted SUITE [NAME]: is this suite (and this test of it) to run?
+wanted() {
+	case " $SUITES " in *" $1 "*) ;; *) return 1 ;; esac
+	[ -z "$ONLY" ] || [ -z "${2:-}" ] && return 0
+	case " $ONLY " in *" $2 "*) return 0 ;; esac
+	return 1
+}
 count() {	# count SUITE NAME STATUS
 	case $3 in
 		pass) passed=$((passed + 1)) ;;
@@ -63,7 +74,7 @@ export SEALPG_AGENT_SOCKET=$AGENT_SOCKET SEALPG_PIN_FILE=$PIN_FILE SEALPG_PGBIN=
 # 1. pg_regress
 tests=()
 for f in "$TOP"/sql/*.sql; do
-	[ -e "$f" ] && tests+=("$(basename "$f" .sql)")
+	[ -e "$f" ] && wanted regress "$(basename "$f" .sql)" && tests+=("$(basename "$f" .sql)")
 done
 if [ ${#tests[@]} -gt 0 ]; then
 	say "pg_regress: ${#tests[@]} tests"
@@ -85,7 +96,7 @@ fi
 
 # 2. pgTAP
 for f in "$TOP"/test/pgtap/*.sql; do
-	[ -e "$f" ] || continue
+	[ -e "$f" ] && wanted pgtap "$(basename "$f" .sql)" || continue
 	say "pgTAP: $(basename "$f")"
 	if pg_prove -h "$SOCK" -p "$PORT" -U "$PG_USER" -d "$DB" "$f"; then
 		count pgtap "$(basename "$f")" pass
@@ -95,7 +106,7 @@ for f in "$TOP"/test/pgtap/*.sql; do
 done
 
 # 3. the agent's own tests
-if [ -f "$TOP/agent/Makefile" ]; then
+if [ -f "$TOP/agent/Makefile" ] && wanted agent agent; then
 	say "agent tests"
 	if make -C "$TOP/agent" -s test 2>&1 | tee "$RESULTS/agent.log"; then
 		count agent tests pass
@@ -106,8 +117,8 @@ fi
 
 # 4. integration tests
 for f in "$TOP"/test/integration/*.sh; do
-	[ -e "$f" ] || continue
 	name=$(basename "$f" .sh)
+	[ -e "$f" ] && wanted integration "$name" || continue
 	say "integration: $name"
 	rc=0
 	bash "$f" 2>&1 | tee "$RESULTS/$name.log" || rc=$?
