@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "deferred.h"
 #include "sealpg.h"
 
 PG_MODULE_MAGIC;
@@ -24,6 +25,8 @@ PG_MODULE_MAGIC;
 /* settings */
 char	   *sealpg_agent_socket = NULL;
 int			sealpg_agent_timeout_ms = 5000;
+int			sealpg_deferred_slots = 256;
+int			sealpg_deferred_idle_exit_ms = 2000;
 
 void		_PG_init(void);
 
@@ -55,5 +58,25 @@ _PG_init(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("sealpg.deferred_slots",
+							gettext_noop("Calls that may wait at once for the deferred writer."),
+							gettext_noop("Records that must outlive the caller's rollback queue here."),
+							&sealpg_deferred_slots,
+							256, 16, 65536,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("sealpg.deferred_idle_exit",
+							gettext_noop("Idle time after which a database's deferred writer exits."),
+							gettext_noop("A writer that has exited is started again by the next deferred call."),
+							&sealpg_deferred_idle_exit_ms,
+							2000, 100, 3600000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("sealpg");
+
+	sealpg_deferred_init();
 }
