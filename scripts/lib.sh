@@ -187,7 +187,7 @@ pgsql() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U "$PG_U
 ensure_database() {
 	pgsql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1 ||
 		pgsql -d postgres -c "CREATE DATABASE $DB"
-	pgsql -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS pg_cron" \
+	PGOPTIONS="-c client_min_messages=warning" pgsql -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS pg_cron" \
 		-c "CREATE EXTENSION IF NOT EXISTS sealpg" \
 		-c "ALTER EXTENSION sealpg UPDATE"
 }

@@ -81,7 +81,7 @@ if [ ${#tests[@]} -gt 0 ]; then
 	cd "$TOP"
 	"$INSTALL/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress" \
 		--bindir="$PGBIN" --host="$SOCK" --port="$PORT" --user="$PG_USER" \
-		--inputdir="$TOP" --outputdir="$RESULTS/regress" --dbname=contrib_regression \
+		--inputdir="$TOP" --outputdir="$RESULTS/regress" --dbname=contrib_regression --load-extension=sealpg \
 		"${tests[@]}" > "$RESULTS/regress.log" 2>&1 || true
 	cat "$RESULTS/regress.log"
 	for t in "${tests[@]}"; do

@@ -247,7 +247,7 @@ BEGIN
 	END IF;
 	INSERT INTO sealpg.organisation_members AS m (organisation_id, member, is_admin)
 		VALUES (organisation, add_member.member, add_member.is_admin)
-		ON CONFLICT (organisation_id, member) DO UPDATE SET is_admin = EXCLUDED.is_admin;
+		ON CONFLICT ON CONSTRAINT organisation_members_pkey DO UPDATE SET is_admin = EXCLUDED.is_admin;
 END
 $$;
 COMMENT ON FUNCTION sealpg.add_member(uuid, name, boolean) IS
@@ -361,7 +361,7 @@ BEGIN
 	INSERT INTO sealpg.seal_operators (seal_id, operator, grant_from, grant_until, max_uses, granted_by)
 		VALUES (s.seal_id, grant_seal.operator, grant_seal.grant_from, grant_seal.grant_until,
 				grant_seal.max_uses, sealpg.caller())
-		ON CONFLICT (seal_id, operator) DO UPDATE
+		ON CONFLICT ON CONSTRAINT seal_operators_pkey DO UPDATE
 		   SET grant_from = EXCLUDED.grant_from, grant_until = EXCLUDED.grant_until,
 			   max_uses = EXCLUDED.max_uses, uses = 0,
 			   granted_by = EXCLUDED.granted_by, granted_at = EXCLUDED.granted_at;
