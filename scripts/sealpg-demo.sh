@@ -26,7 +26,7 @@ demo_refused() {
 	rm -f "$DEMO_OUT/.err"
 }
 
-pgsql -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+PGOPTIONS="-c client_min_messages=warning" pgsql -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
 pgsql -d "$DB" -c "CREATE EXTENSION sealpg" >/dev/null
 
 for chapter in "$TOP"/scripts/demo/[0-9]*.sh; do
