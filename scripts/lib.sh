@@ -189,7 +189,8 @@ ensure_database() {
 		pgsql -d postgres -c "CREATE DATABASE $DB"
 	PGOPTIONS="-c client_min_messages=warning" pgsql -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS pg_cron" \
 		-c "CREATE EXTENSION IF NOT EXISTS sealpg" \
-		-c "ALTER EXTENSION sealpg UPDATE"
+		-c "ALTER EXTENSION sealpg UPDATE" \
+		-c "SELECT sealpg.schedule_jobs()" >/dev/null
 }
 
 # Print export lines for this instance.

@@ -87,3 +87,9 @@ SELECT status FROM sealpg.seals WHERE es_id = 'ES-ACME-0002';
 -- is_time_zone: IANA names yes, offsets and abbreviations no
 SELECT z, sealpg.is_time_zone(z) FROM unnest(ARRAY['Europe/Paris', 'UTC', 'Etc/GMT+3',
 	'America/Argentina/Buenos_Aires', 'UTC+3', 'EST5', '<+03>-3', ':Europe/Paris', 'europe/paris', 'Nowhere/Land']) z;
+
+-- jobs: pg_cron is not in this database, so scheduling says what to do
+\set ON_ERROR_STOP 0
+SELECT sealpg.schedule_jobs();
+\set ON_ERROR_STOP 1
+SELECT job_name, schedule, command FROM sealpg.jobs WHERE job_name = 'sealpg-expire';
