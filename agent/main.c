@@ -336,36 +336,65 @@ parse_args(AgentConfig *cfg, int argc, char **argv)
 	return true;
 }
 
-/* Detach from the terminal: double fork, new session, stdio on /dev/null. */
-static bool
+/*
+ * Detach from the terminal: double fork, new session, stdio on /dev/null.
+ * The launching process waits on a pipe until the daemon reports that it
+ * is serving (a byte written by daemon_ready) and exits 0, or exits 1 if
+ * the daemon dies first, so that "sealpg-agent && use it" and systemd's
+ * Type=forking both see a ready agent.  Returns the pipe's write end in
+ * the daemon, or -1.
+ */
+static int
 daemonize(void)
 {
+	int			ready[2];
 	pid_t		pid;
 	int			fd;
 
+	if (pipe2(ready, O_CLOEXEC) != 0)
+		return -1;
 	pid = fork();
 	if (pid < 0)
-		return false;
+		return -1;
 	if (pid > 0)
-		_exit(0);
+	{
+		char		c = 0;
+
+		close(ready[1]);
+		while (read(ready[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(c == 'R' ? 0 : 1);
+	}
+	close(ready[0]);
 	if (setsid() < 0)
-		return false;
+		return -1;
 	pid = fork();
 	if (pid < 0)
-		return false;
+		return -1;
 	if (pid > 0)
 		_exit(0);
 	if (chdir("/") != 0)
-		return false;
+		return -1;
 	fd = open("/dev/null", O_RDWR);
 	if (fd < 0)
-		return false;
+		return -1;
 	dup2(fd, STDIN_FILENO);
 	dup2(fd, STDOUT_FILENO);
 	dup2(fd, STDERR_FILENO);
 	if (fd > STDERR_FILENO)
 		close(fd);
-	return true;
+	return ready[1];
+}
+
+/* Tell the launching process that the daemon is serving. */
+static void
+daemon_ready(int ready_fd)
+{
+	if (ready_fd < 0)
+		return;
+	if (write(ready_fd, "R", 1) != 1)
+		log_warning("cannot notify the launching process: %s", strerror(errno));
+	close(ready_fd);
 }
 
 /* Write our pid to path (0644). */
@@ -396,6 +425,7 @@ main(int argc, char **argv)
 	sigset_t	mask;
 	int			signal_fd;
 	int			listen_fd;
+	int			ready_fd = -1;
 	int			rc;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -438,7 +468,8 @@ main(int argc, char **argv)
 
 	if (!cfg.foreground)
 	{
-		if (!daemonize())
+		ready_fd = daemonize();
+		if (ready_fd < 0)
 		{
 			log_error("cannot become a daemon: %s", strerror(errno));
 			unlink(cfg.socket_path);
@@ -465,6 +496,7 @@ main(int argc, char **argv)
 	}
 	for (int i = 0; i < cfg.n_allow_uids; i++)
 		log_info("allowing peer uid %d", (int) cfg.allow_uids[i]);
+	daemon_ready(ready_fd);
 
 	rc = server_run(&cfg, listen_fd, signal_fd);
 	if (rc == 0)

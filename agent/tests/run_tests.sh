@@ -174,6 +174,11 @@ check "daemon mode: HELLO answered" [ $? -eq 0 ]
 check "daemon mode: SIGTERM removes the socket" [ ! -e "$T/run3/agent.sock" ]
 check "daemon mode: SIGTERM removes the pid file" [ ! -e "$T/daemon.pid" ]
 
+"$AGENT" --socket "$T/run5/agent.sock" --module "$T/no-such-module.so" --allow-uid "$MYUID" \
+	--log-level error 2>/dev/null
+check "daemon mode: the launcher exits 1 when the module cannot be loaded" [ $? -eq 1 ]
+check "... and the socket is removed" [ ! -e "$T/run5/agent.sock" ]
+
 # ---- peer uid checks ----
 PGUID=$(id -u postgres 2>/dev/null)
 if [ -z "$PGUID" ] || [ "$MYUID" -ne 0 ]; then
