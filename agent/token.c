@@ -225,7 +225,11 @@ token_module_load(const char *path, char *err)
 	return 0;
 }
 
-/* Finalize and unload the module (all sessions must be closed first). */
+/*
+ * Finalize the module (all sessions must be closed first).  The library
+ * stays mapped: the process is about to exit, and leak checkers can then
+ * still name the module in the stacks of allocations it never freed.
+ */
 void
 token_module_unload(void)
 {
@@ -238,11 +242,6 @@ token_module_unload(void)
 		else
 			log_info("PKCS#11 module finalized");
 		p11 = NULL;
-	}
-	if (module_handle != NULL)
-	{
-		dlclose(module_handle);
-		module_handle = NULL;
 	}
 }
 
