@@ -7,6 +7,9 @@
  *	  agent_client_test full SOCKET TOKEN NOPIN_TOKEN
  *		  the protocol, hostile-client and concurrency checks; prints one
  *		  "ok"/"not ok" line per check and "N passed, N failed" at the end.
+ *	  agent_client_test removal SOCKET TOKEN FLAGFILE
+ *		  with the agent on tests/libp11shim.so: pull the token out and
+ *		  put it back by creating and removing FLAGFILE.
  *	  agent_client_test hello SOCKET
  *		  exit 0 if HELLO is answered, 3 if the agent refused the peer,
  *		  1 on anything else (used by the peer-uid checks).
@@ -596,6 +599,39 @@ run_full(const char *token, const char *nopin_token)
 	return failed == 0 ? 0 : 1;
 }
 
+/* The token is pulled out (flag file created) and put back (removed). */
+static int
+run_removal(const char *token, const char *flag)
+{
+	static uint8_t req[BUFSZ];
+	uint8_t		dgst[32] = {1, 2, 3},
+				sig[SEALPG_MAX_SIGNATURE];
+	size_t		sig_len,
+				n;
+	TestKey		key;
+	FILE	   *f;
+	int			fd = conn_ready();
+
+	check(fd >= 0 && keygen(fd, token, SEALPG_ALG_EC_P256, "removal", &key) &&
+		  sign(fd, token, &key, SEALPG_MECH_ECDSA, dgst, 32, sig, &sig_len),
+		  "token present: key generated and used");
+	f = fopen(flag, "w");
+	if (f != NULL)
+		fclose(f);
+	n = frame_encode_sign(req, sizeof(req), token, key.id, key.id_len, SEALPG_MECH_ECDSA, dgst, 32);
+	check(expect_error(fd, req, n, SEALPG_ERR_NO_TOKEN),
+		  "token pulled out under an open session -> NO_TOKEN");
+	check(expect_error(fd, req, n, SEALPG_ERR_NO_TOKEN), "still absent -> NO_TOKEN");
+	unlink(flag);
+	check(sign(fd, token, &key, SEALPG_MECH_ECDSA, dgst, 32, sig, &sig_len) &&
+		  verify_sig(key.spki, key.spki_len, SEALPG_MECH_ECDSA, sig, sig_len, dgst, 32),
+		  "token put back: the same connection signs again (new session, login)");
+	if (fd >= 0)
+		close(fd);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed == 0 ? 0 : 1;
+}
+
 /* Connect and HELLO once: 0 answered, 3 refused, 1 other. */
 static int
 run_hello(void)
@@ -634,11 +670,17 @@ main(int argc, char **argv)
 		sock_path = argv[2];
 		return run_full(argv[3], argv[4]);
 	}
+	if (argc == 5 && strcmp(argv[1], "removal") == 0)
+	{
+		sock_path = argv[2];
+		return run_removal(argv[3], argv[4]);
+	}
 	if (argc == 3 && strcmp(argv[1], "hello") == 0)
 	{
 		sock_path = argv[2];
 		return run_hello();
 	}
-	fprintf(stderr, "usage: %s full SOCKET TOKEN NOPIN_TOKEN | hello SOCKET\n", argv[0]);
+	fprintf(stderr, "usage: %s full SOCKET TOKEN NOPIN_TOKEN | removal SOCKET TOKEN FLAG | hello SOCKET\n",
+			argv[0]);
 	return 2;
 }

@@ -140,6 +140,21 @@ check "SIGTERM: pid file removed" [ ! -e "$T/agent.pid" ]
 check "SIGTERM: C_Finalize called" grep -q "PKCS#11 module finalized" "$LOG"
 check "no PIN in the agent's log" sh -c "! grep -q 123456 '$LOG'"
 
+# ---- a token pulled out and put back (through tests/libp11shim.so) ----
+SEALPG_SHIM_MODULE="$MODULE" SEALPG_SHIM_REMOVED="$T/removed" "$AGENT" --foreground \
+	--socket "$T/run6/agent.sock" --module "$HERE/libp11shim.so" --pin-file "$T/pins" \
+	--allow-uid "$MYUID" 2>"$T/shim.log" &
+P6=$!
+echo $P6 >>"$T/pids"
+wait_socket "$T/run6/agent.sock" 50
+"$CLIENT" removal "$T/run6/agent.sock" sealtest "$T/removed" >"$T/removal.out" 2>&1
+cat "$T/removal.out"
+add_counts "$T/removal.out" "token removal tests"
+check "the agent logged the stale session and reopened it" grep -q "is stale (CKR_DEVICE_REMOVED); reopening" "$T/shim.log"
+kill -TERM $P6
+wait $P6
+check "agent on the shim module stops cleanly" [ $? -eq 0 ]
+
 # ---- refusals at start ----
 chmod 644 "$T/pins"
 timeout 10 "$AGENT" --foreground --socket "$T/run2/a.sock" --pin-file "$T/pins" 2>"$T/pin.log"
