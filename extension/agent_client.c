@@ -16,6 +16,9 @@
  * fresh connection.  A late reply can therefore never be taken for the
  * answer to a later request.
  *
+ * A change of sealpg.agent_socket (it is reloadable) is noticed at the next
+ * request, which then connects to the new path.
+ *
  * Retry: when a connection that was already open turns out to be broken
  * (the agent restarted), the request is sent once more on a new connection
  * -- except KEYGEN after it was sent, because the key may already exist;
@@ -58,6 +61,7 @@ typedef struct AgentReply
 
 static pgsocket agent_sock = PGINVALID_SOCKET;
 static bool agent_busy = false;
+static char agent_connected_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
 static char agent_io_error[256];
 
 /* The socket path for messages. */
@@ -380,6 +384,7 @@ agent_connect(TimestampTz deadline)
 		agent_unavailable(psprintf("could not connect: %m"));
 	}
 
+	strlcpy(agent_connected_path, sealpg_agent_socket, sizeof(agent_connected_path));
 	agent_busy = true;
 	n = frame_encode_hello(req, sizeof(req), SEALPG_PROTO_VERSION);
 	if (agent_exchange(req, n, deadline, &reply) != AGENT_IO_OK)
@@ -420,6 +425,10 @@ agent_request(const uint8 *req, size_t reqlen, bool idempotent, uint8 expect,
 				 errmsg("sealpg agent request does not fit in one frame")));
 	/* a previous request was interrupted: its reply may still come */
 	if (agent_busy)
+		sealpg_agent_disconnect();
+	/* sealpg.agent_socket changed (reload) since the connection was made */
+	if (agent_sock != PGINVALID_SOCKET &&
+		strcmp(agent_connected_path, sealpg_agent_socket ? sealpg_agent_socket : "") != 0)
 		sealpg_agent_disconnect();
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sealpg_agent_timeout_ms);
 

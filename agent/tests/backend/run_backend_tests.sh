@@ -153,28 +153,29 @@ SELECT 'sig2:' || length(test_agent_sign('sealtest', key_id, 'ecdsa', sha256('y'
 SQL
 check "agent restarted under an open connection: the backend reconnects once" has "^two:sealpg-agent"
 check "... and signs on the new connection" has "^sig2:64$"
-for p in $(cat "$B/sock/pids"); do kill "$p" 2>/dev/null; done
-sleep 0.5
-
-# a stand-in agent that answers HELLO and nothing else
-$AS_PG "$PYTHON" "$HERE/fake_agent.py" "$SOCK" &
+# a stand-in agent that answers HELLO and nothing else, on another socket
+FAKE="$B/sock/fake.sock"
+$AS_PG "$PYTHON" "$HERE/fake_agent.py" "$FAKE" &
 echo $! >>"$B/sock/pids"
 sleep 0.5
-sql <<'SQL'
-SET sealpg.agent_timeout = 500;
+sql <<SQL
+SELECT 'real:' || sealpg.agent_ping();
+SET sealpg.agent_socket = '$FAKE';
 SELECT 'fake:' || sealpg.agent_ping();
-\timing on
+SET sealpg.agent_timeout = 500;
+\\timing on
 SELECT test_agent_sign('sealtest', key_id, 'ecdsa', sha256('z')) FROM k;
-\timing off
+\\timing off
 SET sealpg.agent_timeout = 20000;
 SET statement_timeout = 300;
-\timing on
+\\timing on
 SELECT test_agent_sign('sealtest', key_id, 'ecdsa', sha256('z')) FROM k;
-\timing off
+\\timing off
 RESET statement_timeout;
 SELECT 'after-cancel:' || sealpg.agent_ping();
 SQL
-check "stand-in agent answers HELLO" has "^fake:fake (protocol 1)$"
+check "open connection to the real agent" has "^real:sealpg-agent"
+check "sealpg.agent_socket changed: the next request uses the new socket" has "^fake:fake (protocol 1)$"
 check "no answer within sealpg.agent_timeout -> SE102" has "ERROR:  SE102"
 check "a cancelled query does not wait for the agent" has "ERROR:  57014"
 T2=$(grep "^Time:" "$B/out" | tail -n 1 | sed 's/Time: \([0-9.]*\) ms.*/\1/')
