@@ -4,7 +4,7 @@
 #
 #   sh tests/backend/run_backend_tests.sh ./sealpg-agent
 #
-# Builds a throwaway module (client_stub.c + the extension's agent files),
+# Builds a throwaway module (client_harness.c + the extension's agent files),
 # starts a private cluster and a private agent as the postgres user, and
 # checks results and SQLSTATEs through psql: keygen, sign, key report,
 # token absent, key not found, agent down, reconnect after an agent
@@ -54,7 +54,7 @@ touch "$B/sock/pids" "$B/sock/agent.log"
 chown postgres "$B/sock" "$B/sock/pids" "$B/sock/agent.log"
 
 # ---- the module ----
-make -s -C "$B/build" -f "$HERE/Makefile" EXT="$EXT" STUB="$HERE" >"$B/build.log" 2>&1
+make -s -C "$B/build" -f "$HERE/Makefile" EXT="$EXT" HARNESS="$HERE" >"$B/build.log" 2>&1
 check "test module builds with -Wall -Wextra -Werror" [ -f "$B/build/sealpg_agent_test.so" ]
 [ -f "$B/build/sealpg_agent_test.so" ] || { cat "$B/build.log"; exit 1; }
 SO="$B/build/sealpg_agent_test.so"

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * client_stub.c
+ * client_harness.c
  *	  Test-only loadable module around extension/agent_client.c: defines
  *	  the two settings the real extension defines (sealpg.agent_socket,
  *	  sealpg.agent_timeout) and SQL wrappers for keygen and sign, so that
