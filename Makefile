@@ -46,11 +46,9 @@ sealpg--$(EXTVERSION).sql: $(SQL_PIECES) sealpg.control
 	  '\echo Use "CREATE EXTENSION sealpg" to load this file. \quit'; \
 	  for f in $(SQL_PIECES); do printf '\n'; cat $$f; done; } > $@
 
-ifneq ($(wildcard agent/Makefile),)
 all: agent
 install: agent-install
 clean: agent-clean
-endif
 .PHONY: agent agent-install agent-clean up down env demo test
 agent:
 	$(MAKE) -C agent

@@ -65,7 +65,7 @@ trap cleanup EXIT
 say "starting the test instance"
 PG_FSYNC=off ensure_cluster
 ensure_tokens
-[ -f "$TOP/agent/Makefile" ] && start_agent
+start_agent
 start_cluster
 ensure_database
 export PGHOST=$SOCK PGPORT=$PORT PGUSER=$PG_USER PGDATABASE=$DB

@@ -11,7 +11,7 @@ instance_vars dev "${SEALPG_DEV_PORT:-54329}"
 say "cluster in $DIR"
 ensure_cluster
 ensure_tokens
-[ -f "$TOP/agent/Makefile" ] && start_agent
+start_agent
 start_cluster
 ensure_database
 say "sealpg is up; connect with:"
