@@ -105,10 +105,13 @@ ensure_tokens() {
 	done
 }
 
-# Start the agent as the cluster's user unless it already runs.
+# Start the agent as the cluster's user unless it already runs (the same
+# binary: a rebuilt agent replaces the running one).
 start_agent() {
-	if [ -f "$AGENT_PID" ] && kill -0 "$(cat "$AGENT_PID")" 2>/dev/null; then
-		return 0
+	if [ -s "$AGENT_PID" ] && kill -0 "$(cat "$AGENT_PID")" 2>/dev/null; then
+		[ "$(cat "$DIR/agent.md5" 2>/dev/null)" = "$(md5sum < "$AGENT_BIN" | cut -c1-32)" ] && return 0
+		say "sealpg-agent has changed: restarting it"
+		stop_agent
 	fi
 	[ -x "$AGENT_BIN" ] || die "sealpg-agent not built ($AGENT_BIN)"
 	mkdir -p "$AGENT_DIR" && chown "$PG_USER" "$AGENT_DIR" && chmod 700 "$AGENT_DIR"
@@ -118,7 +121,10 @@ start_agent() {
 		--pid-file "$AGENT_PID" --foreground --log-level info >>"$AGENT_LOG" 2>&1 &
 	local i
 	for i in $(seq 1 100); do
-		[ -S "$AGENT_SOCKET" ] && return 0
+		if [ -S "$AGENT_SOCKET" ]; then
+			md5sum < "$AGENT_BIN" | cut -c1-32 > "$DIR/agent.md5"
+			return 0
+		fi
 		sleep 0.05
 	done
 	cat "$AGENT_LOG" >&2
@@ -163,14 +169,23 @@ CONF
 		echo "include = 'sealpg.conf'" >> "$PGDATA/postgresql.conf"
 }
 
-# Start the cluster unless it runs.
+# library_stamp: checksum of the sealpg.so the cluster would load.
+library_stamp() { md5sum "$("$PGBIN/pg_config" --pkglibdir)/sealpg.so" 2>/dev/null | cut -c1-32; }
+
+# Start the cluster unless it runs; restart it if sealpg.so has changed
+# since it started (a preloaded library is read once, at start).
 start_cluster() {
 	if as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
-		as_pg "$PGBIN/pg_ctl" -D "$PGDATA" reload >/dev/null
-		return 0
+		if [ "$(cat "$DIR/library.md5" 2>/dev/null)" = "$(library_stamp)" ]; then
+			as_pg "$PGBIN/pg_ctl" -D "$PGDATA" reload >/dev/null
+			return 0
+		fi
+		say "sealpg.so has changed: restarting the cluster"
+		stop_cluster
 	fi
 	as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$DIR/postgres.log" -w -t 60 start >/dev/null ||
 		{ tail -20 "$DIR/postgres.log" >&2; die "the cluster did not start"; }
+	library_stamp > "$DIR/library.md5"
 }
 
 # Stop the cluster if it runs.
