@@ -616,7 +616,7 @@ sealpg_der_outer_problem(const unsigned char *der, size_t len, size_t max_len,
 	if (len == 0)
 		return "The DER encoding is empty.";
 	if (len > max_len)
-		return psprintf("The DER encoding is %zu bytes long; at most %zu bytes are accepted for %s.",
+		return psprintf("The DER encoding is %zu bytes long; at most %zu bytes are accepted for a %s.",
 						len, max_len, what);
 	if (der[0] != 0x30)
 		return psprintf("The DER encoding does not begin with a SEQUENCE tag (0x30) but with 0x%02x.",
@@ -651,14 +651,20 @@ sealpg_der_outer_problem(const unsigned char *der, size_t len, size_t max_len,
 	}
 
 	if (content_len > max_len)
-		return psprintf("The outer SEQUENCE declares %zu bytes of content, more than the %zu accepted for %s.",
+		return psprintf("The outer SEQUENCE declares %zu bytes of content, more than the %zu accepted for a %s.",
 						content_len, max_len, what);
 	if (header_len + content_len > len)
 		return psprintf("The DER encoding is truncated: the outer SEQUENCE declares %zu bytes of content but only %zu follow.",
 						content_len, len - header_len);
 	if (header_len + content_len < len)
+	{
+		size_t		trailing = len - header_len - content_len;
+
+		if (trailing == 1)
+			return psprintf("1 byte of trailing data follows the %s.", what);
 		return psprintf("%zu bytes of trailing data follow the %s.",
-						len - header_len - content_len, what);
+						trailing, what);
+	}
 	return NULL;
 }
 

@@ -120,12 +120,12 @@ CheckSealsigDer(const unsigned char *der, size_t len)
 	ERR_clear_error();
 	cms = d2i_CMS_ContentInfo(NULL, &p, (long) len);
 	if (cms == NULL)
-		ReportSealsigInput(psprintf("The DER encoding is not a CMS ContentInfo: %s.",
+		ReportSealsigInput(psprintf("The encoding is not a CMS ContentInfo: %s.",
 									sealpg_ossl_error_reason()));
 	cms_t = sealpg_track_cms(cms);
 
 	if (p != der + len)
-		ReportSealsigInput(psprintf("%zu bytes of trailing data follow the CMS structure.",
+		ReportSealsigInput(psprintf("%zu byte(s) of trailing data follow the CMS structure.",
 									(size_t) (der + len - p)));
 
 	type = CMS_get0_type(cms);

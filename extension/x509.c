@@ -82,7 +82,7 @@ CheckX509Der(const unsigned char *der, size_t len)
 	cert_t = sealpg_track_x509(cert);
 
 	if (p != der + len)
-		ReportX509Input(psprintf("%zu bytes of trailing data follow the certificate.",
+		ReportX509Input(psprintf("%zu byte(s) of trailing data follow the certificate.",
 								 (size_t) (der + len - p)));
 
 	CheckX509Time(X509_get0_notBefore(cert), "notBefore");
