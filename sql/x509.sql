@@ -4,6 +4,7 @@
 -- each one must fail with 22P02 and a DETAIL that says what is wrong.
 CREATE EXTENSION IF NOT EXISTS sealpg;
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 \set ON_ERROR_STOP 0
 SET timezone = 'UTC';
 -- the operators live in schema sealpg: put it on the search path, as an
