@@ -22,6 +22,13 @@
  *		...any code that may ereport...
  *		sealpg_ossl_free(cert_t);
  *
+ * Two rules follow from tying an object to CurrentMemoryContext: track it
+ * in a context that error recovery resets (the function-call, per-tuple,
+ * per-query or transaction contexts; never TopMemoryContext or
+ * CacheMemoryContext), and do not use it after that context is reset,
+ * because the callback will have freed it.  To keep an object longer, take
+ * it back with sealpg_ossl_untrack() and own it.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef SEALPG_OSSL_H
