@@ -16,17 +16,24 @@ MODULE_big = sealpg
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard extension/*.c)))
 
 # The install script of the current version is the ordered pieces of
-# extension/sql/; released versions and upgrade deltas are kept as files.
+# extension/sql/.  Release 0.1.0 was pieces 00-19; its install script is
+# kept, frozen, in extension/.  The pieces after it (20 and up) are written
+# to work both in a fresh install and as the upgrade delta from 0.1.0, so
+# the delta is those pieces; the regression test "upgrade" proves that an
+# upgraded database equals a fresh one.
 SQL_PIECES = $(sort $(wildcard extension/sql/[0-9]*.sql))
-DATA_built = sealpg--$(EXTVERSION).sql
-DATA = $(filter-out extension/sealpg--$(EXTVERSION).sql,$(wildcard extension/sealpg--*.sql))
+FIRST_RELEASE = 0.1.0
+FIRST_PIECES = $(filter extension/sql/0% extension/sql/1%,$(SQL_PIECES))
+LATER_PIECES = $(filter-out $(FIRST_PIECES),$(SQL_PIECES))
+DATA_built = sealpg--$(EXTVERSION).sql sealpg--$(FIRST_RELEASE)--$(EXTVERSION).sql
+DATA = extension/sealpg--$(FIRST_RELEASE).sql
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PG_CPPFLAGS = -Iextension -Iagent -I/usr/include/p11-kit-1
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 SHLIB_LINK = -lssl -lcrypto
 
-EXTRA_CLEAN = sealpg--$(EXTVERSION).sql
+EXTRA_CLEAN = $(DATA_built)
 
 # No JIT bitcode: it needs clang and gains nothing for this extension.
 override with_llvm = no
@@ -45,6 +52,11 @@ sealpg--$(EXTVERSION).sql: $(SQL_PIECES) sealpg.control
 	{ printf '%s\n' '-- sealpg $(EXTVERSION): generated from extension/sql/*.sql by make; edit the pieces.' \
 	  '\echo Use "CREATE EXTENSION sealpg" to load this file. \quit'; \
 	  for f in $(SQL_PIECES); do printf '\n'; cat $$f; done; } > $@
+
+sealpg--$(FIRST_RELEASE)--$(EXTVERSION).sql: $(LATER_PIECES) sealpg.control
+	{ printf '%s\n' '-- sealpg $(FIRST_RELEASE) -> $(EXTVERSION): generated from extension/sql/[2-9]*.sql by make.' \
+	  '\echo Use "ALTER EXTENSION sealpg UPDATE" to load this file. \quit'; \
+	  for f in $(LATER_PIECES); do printf '\n'; cat $$f; done; } > $@
 
 all: agent
 install: agent-install
