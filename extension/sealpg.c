@@ -27,8 +27,34 @@ char	   *sealpg_agent_socket = NULL;
 int			sealpg_agent_timeout_ms = 5000;
 int			sealpg_deferred_slots = 256;
 int			sealpg_deferred_idle_exit_ms = 2000;
+char	   *sealpg_crl_url = NULL;
+char	   *sealpg_ocsp_url = NULL;
 
 void		_PG_init(void);
+
+/*
+ * Check hook of the URL settings: empty, or an http(s) URL without
+ * spaces or commas (the value goes into certificate extensions).
+ */
+static bool
+check_certificate_url(char **newval, void **extra, GucSource source)
+{
+	const char *url = *newval;
+
+	if (url == NULL || url[0] == '\0')
+		return true;
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+	{
+		GUC_check_errdetail("The URL must start with http:// or https://.");
+		return false;
+	}
+	if (strpbrk(url, " ,\t\r\n\"") != NULL)
+	{
+		GUC_check_errdetail("The URL must not contain spaces, commas or quotes.");
+		return false;
+	}
+	return true;
+}
 
 /* Refuse to run unless preloaded, then define the settings. */
 void
@@ -75,6 +101,24 @@ _PG_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("sealpg.crl_url",
+							   gettext_noop("CRL distribution point written into seal certificates."),
+							   gettext_noop("Empty: certificates carry no CRL distribution point."),
+							   &sealpg_crl_url,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   check_certificate_url, NULL, NULL);
+
+	DefineCustomStringVariable("sealpg.ocsp_url",
+							   gettext_noop("OCSP responder URL written into seal certificates (authority information access)."),
+							   gettext_noop("Empty: certificates carry no OCSP URL."),
+							   &sealpg_ocsp_url,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   check_certificate_url, NULL, NULL);
 
 	MarkGUCPrefixReserved("sealpg");
 

@@ -57,5 +57,7 @@ extern bool sealpg_valid_es_id(const char *es_id);
 /* ---- settings (defined in sealpg.c) ---- */
 extern char *sealpg_agent_socket;
 extern int	sealpg_agent_timeout_ms;
+extern char *sealpg_crl_url;
+extern char *sealpg_ocsp_url;
 
 #endif							/* SEALPG_H */
