@@ -920,7 +920,7 @@ sealpg_spki_alg(const unsigned char *spki_der, size_t spki_len)
 /* A token key from its SPKI and the extra parameters (tracked). */
 static EVP_PKEY *
 make_token_key(const unsigned char *spki_der, size_t spki_len, OSSL_PARAM *extra,
-			   int nextra)
+			   int nextra, SealpgOsslTracked **tracked)
 {
 	OSSL_LIB_CTX *libctx = sealpg_token_libctx();
 	SealpgKeyAlg alg = sealpg_spki_alg(spki_der, spki_len);
@@ -961,7 +961,7 @@ make_token_key(const unsigned char *spki_der, size_t spki_len, OSSL_PARAM *extra
 		sealpg_ossl_ereport(ERRCODE_SEAL_CRYPTO_FAILURE, "could not make a token key");
 	}
 	EVP_PKEY_CTX_free(pctx);
-	sealpg_track_pkey(key);
+	*tracked = sealpg_track_pkey(key);
 	return key;
 }
 
@@ -972,6 +972,17 @@ make_token_key(const unsigned char *spki_der, size_t spki_len, OSSL_PARAM *extra
 EVP_PKEY *
 sealpg_token_key(const char *token, const unsigned char *key_id, size_t len,
 				 const unsigned char *spki_der, size_t spki_len)
+{
+	SealpgOsslTracked *tracked;
+
+	return sealpg_token_key_tracked(token, key_id, len, spki_der, spki_len, &tracked);
+}
+
+/* The same, handing back the tracking handle (to free or untrack it). */
+EVP_PKEY *
+sealpg_token_key_tracked(const char *token, const unsigned char *key_id, size_t len,
+						 const unsigned char *spki_der, size_t spki_len,
+						 SealpgOsslTracked **tracked)
 {
 	OSSL_PARAM	extra[2];
 
@@ -985,7 +996,7 @@ sealpg_token_key(const char *token, const unsigned char *key_id, size_t len,
 				 errmsg("key id is not 1 to %d bytes long", SEALPG_MAX_KEY_ID)));
 	extra[0] = OSSL_PARAM_construct_utf8_string(PARAM_TOKEN, (char *) token, 0);
 	extra[1] = OSSL_PARAM_construct_octet_string(PARAM_KEY_ID, (void *) key_id, len);
-	return make_token_key(spki_der, spki_len, extra, 2);
+	return make_token_key(spki_der, spki_len, extra, 2, tracked);
 }
 
 /* A key signing through another raw signer (tracked, as above). */
@@ -995,9 +1006,10 @@ sealpg_token_key_with_signer(const unsigned char *spki_der, size_t spki_len,
 {
 	SignerRef	ref;
 	OSSL_PARAM	extra[1];
+	SealpgOsslTracked *tracked;
 
 	ref.fn = signer;
 	ref.arg = arg;
 	extra[0] = OSSL_PARAM_construct_octet_string(PARAM_SIGNER, &ref, sizeof(ref));
-	return make_token_key(spki_der, spki_len, extra, 1);
+	return make_token_key(spki_der, spki_len, extra, 1, &tracked);
 }

@@ -24,6 +24,8 @@
 
 #include <openssl/evp.h>
 
+#include "ossl.h"
+
 /* Key algorithms sealpg generates on tokens. */
 typedef enum SealpgKeyAlg
 {
@@ -49,6 +51,13 @@ extern EVP_PKEY *sealpg_token_key(const char *token,
 								  const unsigned char *key_id, size_t len,
 								  const unsigned char *spki_der,
 								  size_t spki_len);
+
+/* The same, handing back the tracking handle (to free or untrack it). */
+extern EVP_PKEY *sealpg_token_key_tracked(const char *token,
+										  const unsigned char *key_id, size_t len,
+										  const unsigned char *spki_der,
+										  size_t spki_len,
+										  SealpgOsslTracked **tracked);
 
 /* The same, signing through another raw signer (tests, benchmarks). */
 extern EVP_PKEY *sealpg_token_key_with_signer(const unsigned char *spki_der,
