@@ -17,8 +17,9 @@
  * reported beside it, not folded into it.  The status at signing comes
  * from sealpg.seal_status_history, whose times are those of the changing
  * transactions' starts, so a change that raced with the signature may
- * show a few moments early; and the signing time has whole seconds, so
- * the history is read up to the end of that second.
+ * show a few moments early.  The signing time in the CMS has whole
+ * seconds: for a signature recorded in sealpg.signatures its exact time
+ * is used, otherwise the history is read up to the end of that second.
  *
  * Read-only: only SELECTs, so it runs on a hot standby.
  *
@@ -72,6 +73,24 @@ signing_time(CMS_SignerInfo *si, TimestampTz *result)
 	return sealpg_asn1_time_to_timestamptz((ASN1_TIME *) value->value.asn1_string, result);
 }
 
+/* The message-digest attribute of the only signer (NULL if absent). */
+static bytea *
+signed_digest(STACK_OF(CMS_SignerInfo) *infos)
+{
+	ASN1_OCTET_STRING *md;
+	bytea	   *result;
+
+	md = CMS_signed_get0_data_by_OBJ(sk_CMS_SignerInfo_value(infos, 0),
+									 OBJ_nid2obj(NID_pkcs9_messageDigest), -3,
+									 V_ASN1_OCTET_STRING);
+	if (md == NULL)
+		return NULL;
+	result = palloc(VARHDRSZ + ASN1_STRING_length(md));
+	SET_VARSIZE(result, VARHDRSZ + ASN1_STRING_length(md));
+	memcpy(VARDATA(result), ASN1_STRING_get0_data(md), ASN1_STRING_length(md));
+	return result;
+}
+
 /* The authority certificate of this database (DER copy), or SE201. */
 static bytea *
 own_authority(void)
@@ -119,15 +138,16 @@ name_serial_number(X509_NAME *name)
  */
 static bool
 lookup_seal(const char *serial, X509 *signer, bool has_time, TimestampTz at,
-			Datum *values, bool *nulls)
+			bytea *digest, bytea *sig, Datum *values, bool *nulls)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	unsigned char *der = NULL;
 	int			der_len;
 	bool		isnull;
 	bytea	   *stored;
-	Datum		args[2];
-	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		args[4];
+	char		argnulls[4] = {' ', ' ', ' ', ' '};
+	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, BYTEAOID, BYTEAOID};
 	bool		same;
 
 	der_len = i2d_X509(signer, &der);
@@ -136,17 +156,24 @@ lookup_seal(const char *serial, X509 *signer, bool has_time, TimestampTz at,
 
 	args[0] = CStringGetTextDatum(serial);
 	args[1] = TimestampTzGetDatum(at);
+	args[2] = PointerGetDatum(digest);
+	argnulls[2] = digest ? ' ' : 'n';
+	args[3] = PointerGetDatum(sig);
 	if (SPI_execute_with_args(
+							  "WITH t AS (SELECT coalesce("
+							  "   (SELECT g.signed_at FROM sealpg.signatures g"
+							  "     WHERE g.document_digest = $3 AND g.signature::bytea = $4 LIMIT 1),"
+							  "   $2 + interval '999999 microseconds') AS at)"
 							  "SELECT c.certificate::bytea, s.es_id,"
 							  " (SELECT h.new_status::text FROM sealpg.seal_status_history h"
-							  "   WHERE h.seal_id = s.seal_id AND h.changed_at < $2 + interval '1 second'"
+							  "   WHERE h.seal_id = s.seal_id AND h.changed_at <= t.at"
 							  "   ORDER BY h.changed_at DESC, h.history_id DESC LIMIT 1),"
 							  " CASE WHEN s.status IN ('active', 'frozen')"
 							  "       AND s.valid_until <= pg_catalog.now()"
 							  "      THEN 'expired' ELSE s.status::text END"
-							  " FROM sealpg.certificates c JOIN sealpg.seals s ON s.seal_id = c.seal_id"
+							  " FROM t, sealpg.certificates c JOIN sealpg.seals s ON s.seal_id = c.seal_id"
 							  " WHERE c.serial = $1",
-							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+							  4, types, args, argnulls, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read sealpg.certificates");
 	if (SPI_processed == 0)
 	{
@@ -296,7 +323,8 @@ sealpg_verify(PG_FUNCTION_ARGS)
 					signer = sk_X509_value(certs, i);
 		}
 		if (signer != NULL &&
-			!lookup_seal(serial_hex, signer, has_time, at, values, nulls))
+			!lookup_seal(serial_hex, signer, has_time, at, signed_digest(infos),
+						 PG_GETARG_BYTEA_PP(0), values, nulls))
 		{
 			char	   *es_id = name_serial_number(X509_get_subject_name(signer));
 
