@@ -34,7 +34,6 @@
 #include "agent_client.h"
 #include "authority.h"
 #include "ossl.h"
-#include "proto.h"
 #include "sealpg.h"
 #include "sealpg_types.h"
 #include "token_provider.h"
@@ -272,22 +271,20 @@ sealpg_require_key_in_chip_sql(PG_FUNCTION_ARGS)
 
 /* Build a (key_id bytea, spki bytea) result row from an agent key. */
 static Datum
-key_row(FunctionCallInfo fcinfo, const SealpgAgentKey *k)
+key_row(FunctionCallInfo fcinfo, const SealKeyInfo *k)
 {
 	TupleDesc	desc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
-	bytea	   *id = palloc(VARHDRSZ + k->key_id_len);
-	bytea	   *spki = palloc(VARHDRSZ + k->spki_len);
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	SET_VARSIZE(id, VARHDRSZ + k->key_id_len);
-	memcpy(VARDATA(id), k->key_id, k->key_id_len);
-	SET_VARSIZE(spki, VARHDRSZ + k->spki_len);
-	memcpy(VARDATA(spki), k->spki, k->spki_len);
-	values[0] = PointerGetDatum(id);
-	values[1] = PointerGetDatum(spki);
+	if (k->key_id == NULL || k->spki == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SEAL_AGENT_PROTOCOL),
+				 errmsg("the agent did not report the new key's id and public key")));
+	values[0] = PointerGetDatum(k->key_id);
+	values[1] = PointerGetDatum(k->spki);
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
 }
 
@@ -303,11 +300,11 @@ sealpg_generate_key(PG_FUNCTION_ARGS)
 	char	   *token = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	SealpgKeyAlg alg = parse_algorithm(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	char	   *label = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	SealpgAgentKey k;
+	SealKeyInfo k;
 
 	if (strlen(label) > SEALPG_MAX_KEY_LABEL)
 		label[SEALPG_MAX_KEY_LABEL] = '\0';
-	sealpg_agent_keygen(token, alg, label, &k);
+	sealpg_agent_keygen(token, alg == SEALPG_KEY_EC_P256 ? "ecdsa-p256" : "ed25519", label, &k);
 	sealpg_require_key_in_chip(k.attrs, "the new key");
 	PG_RETURN_DATUM(key_row(fcinfo, &k));
 }
@@ -373,7 +370,7 @@ sealpg_authority_key_check(PG_FUNCTION_ARGS)
 	X509	   *cert = sealpg_x509_decode(PG_GETARG_BYTEA_PP(0), &cert_t);
 	char	   *token = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	bytea	   *key_id = PG_GETARG_BYTEA_PP(2);
-	SealpgAgentKey k;
+	SealKeyInfo k;
 	unsigned char *spki;
 	size_t		spki_len;
 
@@ -389,12 +386,13 @@ sealpg_authority_key_check(PG_FUNCTION_ARGS)
 	sealpg_agent_pubkey(token, (unsigned char *) VARDATA_ANY(key_id), VARSIZE_ANY_EXHDR(key_id), &k);
 	sealpg_require_key_in_chip(k.attrs, "the authority key");
 	spki = sealpg_cert_spki(cert, &spki_len);
-	if (spki_len != k.spki_len || memcmp(spki, k.spki, spki_len) != 0)
+	if (k.spki == NULL || spki_len != VARSIZE_ANY_EXHDR(k.spki) ||
+		memcmp(spki, VARDATA_ANY(k.spki), spki_len) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the key on token \"%s\" is not the certificate's key", token),
 				 errdetail("The public key the agent reports differs from the one in the certificate.")));
-	PG_RETURN_TEXT_P(cstring_to_text(sealpg_spki_alg(k.spki, k.spki_len) == SEALPG_KEY_EC_P256
+	PG_RETURN_TEXT_P(cstring_to_text(sealpg_spki_alg(spki, spki_len) == SEALPG_KEY_EC_P256
 									 ? "ec-p256" : "ed25519"));
 }
 

@@ -56,7 +56,6 @@
 
 #include "agent_client.h"
 #include "ossl.h"
-#include "proto.h"
 #include "sealpg.h"
 #include "token_provider.h"
 
@@ -120,9 +119,19 @@ static void
 agent_raw_sign(const TokenKey *key, const unsigned char *input, size_t input_len,
 			   unsigned char *sig, size_t *sig_len)
 {
-	sealpg_agent_sign(key->token, key->key_id, key->key_id_len,
-					  key->alg == SEALPG_KEY_EC_P256 ? SEALPG_MECH_ECDSA : SEALPG_MECH_EDDSA,
-					  input, input_len, sig, sig_len);
+	unsigned char *raw;
+	size_t		raw_len = 0;
+
+	raw = sealpg_agent_sign(key->token, key->key_id, key->key_id_len,
+							key->alg == SEALPG_KEY_EC_P256 ? "ecdsa" : "eddsa",
+							input, input_len, &raw_len);
+	if (raw_len > *sig_len)
+		ereport(ERROR,
+				(errcode(ERRCODE_SEAL_AGENT_PROTOCOL),
+				 errmsg("the agent returned a %zu-byte signature", raw_len)));
+	memcpy(sig, raw, raw_len);
+	*sig_len = raw_len;
+	pfree(raw);
 }
 
 /* Run the key's raw signer; false (error kept) when it raised an error. */
