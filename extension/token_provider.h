@@ -43,6 +43,20 @@ typedef void (*SealpgRawSigner) (void *arg, SealpgKeyAlg alg,
 								 const unsigned char *input, size_t input_len,
 								 unsigned char *sig, size_t *sig_len);
 
+/* A raw signer and its argument, as carried in TOKEN_PARAM_SIGNER. */
+typedef struct SealpgSignerRef
+{
+	SealpgRawSigner fn;
+	void	   *arg;
+} SealpgSignerRef;
+
+/* Between token_provider.c and token_key.c: the provider's property query
+ * and the private key-import parameters that carry a token reference. */
+#define TOKEN_PROPQ				"provider=sealpg-token"
+#define TOKEN_PARAM_TOKEN		"sealpg-token"
+#define TOKEN_PARAM_KEY_ID		"sealpg-key-id"
+#define TOKEN_PARAM_SIGNER		"sealpg-signer"
+
 /* The provider's library context (created on first use in this backend). */
 extern OSSL_LIB_CTX *sealpg_token_libctx(void);
 
