@@ -24,7 +24,7 @@ CREATE INDEX ON sealpg.signatures (document_digest);
 
 CREATE TABLE sealpg.refused_signings (
 	attempt_id		uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
-	seal_id			uuid REFERENCES sealpg.seals,
+	seal_id			uuid,			-- no foreign key: see the comment below
 	es_id			text NOT NULL,
 	operator		name NOT NULL,
 	client_addr		inet,
@@ -34,7 +34,8 @@ CREATE TABLE sealpg.refused_signings (
 );
 COMMENT ON TABLE sealpg.refused_signings IS
 	'every refused sealpg.sign() call, written by the background worker so that it outlives the caller''s rollback';
-COMMENT ON COLUMN sealpg.refused_signings.seal_id IS 'NULL when no seal has the esID asked for';
+COMMENT ON COLUMN sealpg.refused_signings.seal_id IS
+	'the seal asked for; NULL when no seal has that esID.  No foreign key: the record must be kept even when the seal itself was created in the transaction that rolled back';
 CREATE INDEX ON sealpg.refused_signings (seal_id, attempted_at);
 
 ALTER TABLE sealpg.signatures ENABLE ROW LEVEL SECURITY;
