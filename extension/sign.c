@@ -34,12 +34,15 @@
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
+#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/itemptr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgrprotos.h"
@@ -77,9 +80,33 @@ typedef struct KeyCache
 
 static KeyCache key_cache;
 
+/*
+ * The grant used last, within the current transaction: where its newest
+ * version is (its ctid after our own update), so that the next signature
+ * of a batch reads and updates it by ctid.  Found by key instead, each
+ * signature of a batch would walk the chain of versions that the batch's
+ * own updates of "uses" leave behind: quadratic in the batch size.  A
+ * stale entry cannot mislead: a version that is no longer the newest one
+ * (updated since, or made by a subtransaction that rolled back) is not
+ * visible, the ctid lookup finds nothing, and the lookup by key is used.
+ */
+typedef struct GrantCache
+{
+	bool		valid;
+	TransactionId xid;
+	Oid			caller;
+	pg_uuid_t	seal_id;
+	NameData	grantee;
+	ItemPointerData tid;
+} GrantCache;
+
+static GrantCache grant_cache;
+
 static SPIPlanPtr seal_plan = NULL;
 static SPIPlanPtr grant_plan = NULL;
+static SPIPlanPtr grant_tid_plan = NULL;
 static SPIPlanPtr uses_plan = NULL;
+static SPIPlanPtr uses_tid_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
 
 /* ---------------------------------------------------------------------
@@ -293,61 +320,142 @@ col(int n, bool *isnull)
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, n, isnull);
 }
 
-/* The grant check: SE004 or SE005 unless one of the caller's grants applies. */
+/*
+ * The grant check: SE004 or SE005 unless one of the caller's grants
+ * applies.  A grant names a role; it applies to the caller when the caller
+ * is that role or a member of it (superusers too: they are not granted
+ * every seal by being superusers).  Of the applicable grants, one that is
+ * in its time range and has uses left is taken, and its use counted.
+ */
 static void
 check_grant(SignAttempt *a, Datum seal_id)
 {
-	Oid			types[3] = {UUIDOID, NAMEOID, TIMESTAMPTZOID};
-	Datum		values[3];
+	Oid			types[2] = {UUIDOID, TIMESTAMPTZOID};
+	Datum		values[2];
+	Oid			caller = GetOuterUserId();
+	bool		granted = false;
+	bool		in_window = false;
+	Datum		grantee = (Datum) 0;
+	bool		by_tid = false;
 	bool		isnull;
-	bool		in_window;
-	bool		has_uses;
-	Datum		grantee;
-	Oid			utypes[2] = {UUIDOID, NAMEOID};
-	Datum		uvalues[2];
 
-	values[0] = seal_id;
-	values[1] = DirectFunctionCall1(namein, CStringGetDatum(a->operator));
-	values[2] = TimestampTzGetDatum(a->at);
-	prepare_once(&grant_plan,
-				 "SELECT o.operator,"
-				 " (o.grant_from IS NULL OR o.grant_from <= $3)"
-				 "   AND (o.grant_until IS NULL OR o.grant_until > $3) AS in_window,"
-				 " (o.max_uses IS NULL OR o.uses < o.max_uses) AS has_uses"
-				 " FROM sealpg.seal_operators o"
-				 " JOIN pg_catalog.pg_roles r ON r.rolname = o.operator"
-				 " WHERE o.seal_id = $1 AND pg_catalog.pg_has_role($2, r.oid, 'MEMBER')"
-				 " ORDER BY 2 DESC, 3 DESC, o.operator LIMIT 1",
-				 3, types);
-	if (SPI_execute_plan(grant_plan, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the seal's operators");
-	if (SPI_processed == 0)
-		refuse(a, ERRCODE_SEAL_NOT_GRANTED,
-			   psprintf("role \"%s\" may not use seal \"%s\"", a->operator, a->es_id),
-			   "No grant of this seal names the role or a role it belongs to.",
-			   "An administrator of the seal's organisation grants it with sealpg.grant_seal(seal, role).");
-	grantee = SPI_datumTransfer(col(1, &isnull), false, NAMEDATALEN);
-	in_window = DatumGetBool(col(2, &isnull));
-	has_uses = DatumGetBool(col(3, &isnull));
-	if (!in_window)
-		refuse(a, ERRCODE_SEAL_NOT_GRANTED,
-			   psprintf("role \"%s\" may not use seal \"%s\" at this time", a->operator, a->es_id),
-			   "The grant's time range (grant_from, grant_until) does not include now.",
-			   NULL);
-	if (!has_uses)
-		refuse(a, ERRCODE_SEAL_GRANT_EXHAUSTED,
-			   psprintf("role \"%s\" has used up its grant of seal \"%s\"", a->operator, a->es_id),
-			   "The grant's max_uses has been reached.",
-			   "An administrator renews the grant with sealpg.grant_seal(...).");
+	/* a batch in one transaction: the grant used last, by its ctid */
+	if (grant_cache.valid && grant_cache.xid == GetTopTransactionIdIfAny() &&
+		grant_cache.caller == caller &&
+		memcmp(&grant_cache.seal_id, DatumGetUUIDP(seal_id), UUID_LEN) == 0)
+	{
+		Oid			ttypes[3] = {TIDOID, UUIDOID, TIMESTAMPTZOID};
+		Datum		tvalues[3];
 
-	uvalues[0] = seal_id;
-	uvalues[1] = grantee;
-	prepare_once(&uses_plan,
-				 "UPDATE sealpg.seal_operators SET uses = uses + 1"
-				 " WHERE seal_id = $1 AND operator = $2",
-				 2, utypes);
-	if (SPI_execute_plan(uses_plan, uvalues, NULL, false, 0) != SPI_OK_UPDATE || SPI_processed != 1)
-		elog(ERROR, "could not count the use of the grant");
+		tvalues[0] = PointerGetDatum(&grant_cache.tid);
+		tvalues[1] = seal_id;
+		tvalues[2] = TimestampTzGetDatum(a->at);
+		prepare_once(&grant_tid_plan,
+					 "SELECT o.operator FROM sealpg.seal_operators o"
+					 " WHERE o.ctid = $1 AND o.seal_id = $2"
+					 " AND (o.grant_from IS NULL OR o.grant_from <= $3)"
+					 " AND (o.grant_until IS NULL OR o.grant_until > $3)"
+					 " AND (o.max_uses IS NULL OR o.uses < o.max_uses)",
+					 3, ttypes);
+		if (SPI_execute_plan(grant_tid_plan, tvalues, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the seal's operators");
+		if (SPI_processed == 1)
+		{
+			Datum		role = col(1, &isnull);
+			Oid			role_oid = get_role_oid(NameStr(*DatumGetName(role)), true);
+
+			if (OidIsValid(role_oid) && is_member_of_role_nosuper(caller, role_oid))
+			{
+				grantee = role;
+				by_tid = true;
+			}
+		}
+	}
+
+	if (!by_tid)
+	{
+		values[0] = seal_id;
+		values[1] = TimestampTzGetDatum(a->at);
+		prepare_once(&grant_plan,
+					 "SELECT o.operator,"
+					 " (o.grant_from IS NULL OR o.grant_from <= $2)"
+					 "   AND (o.grant_until IS NULL OR o.grant_until > $2),"
+					 " (o.max_uses IS NULL OR o.uses < o.max_uses)"
+					 " FROM sealpg.seal_operators o WHERE o.seal_id = $1"
+					 " ORDER BY o.operator",
+					 2, types);
+		if (SPI_execute_plan(grant_plan, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the seal's operators");
+
+		for (uint64 i = 0; i < SPI_processed && grantee == (Datum) 0; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			Datum		role = SPI_getbinval(tup, desc, 1, &isnull);
+			Oid			role_oid = get_role_oid(NameStr(*DatumGetName(role)), true);
+
+			if (!OidIsValid(role_oid) || !is_member_of_role_nosuper(caller, role_oid))
+				continue;
+			granted = true;
+			if (!DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull)))
+				continue;
+			in_window = true;
+			if (DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)))
+				grantee = role;
+		}
+		if (!granted)
+			refuse(a, ERRCODE_SEAL_NOT_GRANTED,
+				   psprintf("role \"%s\" may not use seal \"%s\"", a->operator, a->es_id),
+				   "No grant of this seal names the role or a role it belongs to.",
+				   "An administrator of the seal's organisation grants it with sealpg.grant_seal(seal, role).");
+		if (!in_window)
+			refuse(a, ERRCODE_SEAL_NOT_GRANTED,
+				   psprintf("role \"%s\" may not use seal \"%s\" at this time", a->operator, a->es_id),
+				   "The grant's time range (grant_from, grant_until) does not include now.",
+				   NULL);
+		if (grantee == (Datum) 0)
+			refuse(a, ERRCODE_SEAL_GRANT_EXHAUSTED,
+				   psprintf("role \"%s\" has used up its grant of seal \"%s\"", a->operator, a->es_id),
+				   "The grant's max_uses has been reached.",
+				   "An administrator renews the grant with sealpg.grant_seal(...).");
+	}
+
+	/* count the use; remember where the grant's new version is */
+	grant_cache.valid = false;
+	if (by_tid)
+	{
+		Oid			utypes[1] = {TIDOID};
+		Datum		uvalues[1];
+
+		uvalues[0] = PointerGetDatum(&grant_cache.tid);
+		prepare_once(&uses_tid_plan,
+					 "UPDATE sealpg.seal_operators SET uses = uses + 1 WHERE ctid = $1 RETURNING ctid",
+					 1, utypes);
+		if (SPI_execute_plan(uses_tid_plan, uvalues, NULL, false, 0) != SPI_OK_UPDATE_RETURNING ||
+			SPI_processed != 1)
+			elog(ERROR, "could not count the use of the grant");
+	}
+	else
+	{
+		Oid			utypes[2] = {UUIDOID, NAMEOID};
+		Datum		uvalues[2];
+
+		uvalues[0] = seal_id;
+		uvalues[1] = grantee;
+		prepare_once(&uses_plan,
+					 "UPDATE sealpg.seal_operators SET uses = uses + 1"
+					 " WHERE seal_id = $1 AND operator = $2 RETURNING ctid",
+					 2, utypes);
+		if (SPI_execute_plan(uses_plan, uvalues, NULL, false, 0) != SPI_OK_UPDATE_RETURNING ||
+			SPI_processed != 1)
+			elog(ERROR, "could not count the use of the grant");
+	}
+	grant_cache.tid = *(ItemPointer) DatumGetPointer(col(1, &isnull));
+	grant_cache.xid = GetTopTransactionId();
+	grant_cache.caller = caller;
+	memcpy(&grant_cache.seal_id, DatumGetUUIDP(seal_id), UUID_LEN);
+	namestrcpy(&grant_cache.grantee, NameStr(*DatumGetName(grantee)));
+	grant_cache.valid = true;
 }
 
 /* ---------------------------------------------------------------------
@@ -480,7 +588,10 @@ sealpg_sign(PG_FUNCTION_ARGS)
 		cached_key((unsigned char *) VARDATA_ANY(cert_value), VARSIZE_ANY_EXHDR(cert_value),
 				   token, key_id, &cert, &key);
 		der = build_signed_data(cert, key, digest, digest_len, document, attached, a.at, &der_len);
-		sig = sealpg_sealsig_make(der, der_len);
+		/* made here, so not parsed again (sealpg_sealsig_make would) */
+		sig = palloc(VARHDRSZ + der_len);
+		SET_VARSIZE(sig, VARHDRSZ + der_len);
+		memcpy(VARDATA(sig), der, der_len);
 		digest_value = palloc(VARHDRSZ + digest_len);
 		SET_VARSIZE(digest_value, VARHDRSZ + digest_len);
 		memcpy(VARDATA(digest_value), digest, digest_len);

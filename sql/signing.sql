@@ -14,6 +14,7 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+SET client_min_messages = warning;
 DO $$
 DECLARE
 	r text;
@@ -28,6 +29,7 @@ END
 $$;
 GRANT sealpg_admin TO regress_sign_admin;
 GRANT sealpg_operator TO regress_sign_op, regress_sign_op2, regress_sign_other;
+RESET client_min_messages;
 
 -- ---- no authority yet ----------------------------------------------
 SELECT pg_temp.outcome($$SELECT sealpg.authority_certificate()$$);
@@ -190,6 +192,27 @@ END
 $$;
 SELECT es_id, operator, sqlstate, reason, seal_id IS NOT NULL AS known_seal
   FROM sealpg.refused_signings WHERE operator::text LIKE 'regress_sign%' ORDER BY attempted_at, sqlstate;
+
+-- ---- a batch in one transaction -----------------------------------
+-- every use is counted and the limit holds inside the batch, also across
+-- savepoints that roll back
+SET ROLE regress_sign_admin;
+SELECT sealpg.create_seal('ES-SIGN-BATCH', 'Acme batch seal', 'contract', :'acme', now() + interval '1 year') IS NOT NULL AS created;
+SELECT sealpg.enroll('ES-SIGN-BATCH') IS NOT NULL AS enrolled;
+SELECT sealpg.grant_seal('ES-SIGN-BATCH', 'regress_sign_op', max_uses => 5);
+RESET ROLE;
+SET ROLE regress_sign_op;
+BEGIN;
+SELECT count(sealpg.sign('ES-SIGN-BATCH', convert_to('batch ' || i, 'UTF8'))) AS signed FROM generate_series(1, 3) i;
+SAVEPOINT before_one;
+SELECT sealpg.sign('ES-SIGN-BATCH', 'rolled back') IS NOT NULL AS signed;
+ROLLBACK TO before_one;
+SELECT pg_temp.outcome($$SELECT count(sealpg.sign('ES-SIGN-BATCH', convert_to('over ' || i, 'UTF8'))) FROM generate_series(1, 3) i$$) AS three_more;
+SELECT count(sealpg.sign('ES-SIGN-BATCH', convert_to('last ' || i, 'UTF8'))) AS signed FROM generate_series(1, 2) i;
+COMMIT;
+RESET ROLE;
+SELECT o.uses, o.max_uses, (SELECT count(*) FROM sealpg.signatures g WHERE g.seal_id = s.seal_id) AS signatures
+  FROM sealpg.seal_operators o JOIN sealpg.seals s USING (seal_id) WHERE s.es_id = 'ES-SIGN-BATCH';
 
 -- ---- verify() ------------------------------------------------------
 SELECT valid, es_id, status_at_signing, status_now, reason
