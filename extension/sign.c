@@ -16,7 +16,9 @@
  * A refusal is recorded in sealpg.refused_signings through the deferred
  * writer (sealpg_defer) before the error is raised: the record is written
  * by the background worker in a transaction of its own, so it survives
- * the rollback of the caller's transaction, which the error causes.
+ * the rollback of the caller's transaction, which the error causes.  A
+ * failure while signing (the agent or the token) is recorded the same way
+ * with its own SQLSTATE (SE101..SE107, SE203), then raised unchanged.
  *
  * The CMS structure: SignedData, digest SHA-256, the signer's certificate
  * included, signed attributes content-type, message-digest (the SHA-256
@@ -140,12 +142,12 @@ json_field(StringInfo js, const char *key, const char *value)
 }
 
 /*
- * Record the refusal (through the deferred writer, so that it survives
- * the rollback this error causes) and raise it.
+ * Record a refused or failed attempt through the deferred writer: the
+ * background worker writes it in a transaction of its own, so the record
+ * survives the rollback that the error raised next causes.
  */
 static void
-refuse(const SignAttempt *a, int sqlstate, const char *message,
-	   const char *detail, const char *hint)
+record_attempt(const SignAttempt *a, int sqlstate, const char *reason)
 {
 	StringInfoData js;
 
@@ -157,10 +159,17 @@ refuse(const SignAttempt *a, int sqlstate, const char *message,
 	json_field(&js, "client_addr", a->client_addr);
 	json_field(&js, "attempted_at", timestamptz_to_str(a->at));
 	json_field(&js, "sqlstate", unpack_sql_state(sqlstate));
-	json_field(&js, "reason", message);
+	json_field(&js, "reason", reason);
 	appendStringInfoChar(&js, '}');
 	sealpg_defer("sealpg.record_refused_signing", js.data);
+}
 
+/* Record the refusal (before raising it, see above) and raise it. */
+static void
+refuse(const SignAttempt *a, int sqlstate, const char *message,
+	   const char *detail, const char *hint)
+{
+	record_attempt(a, sqlstate, message);
 	ereport(ERROR,
 			(errcode(sqlstate),
 			 errmsg_internal("%s", message),
@@ -582,12 +591,31 @@ sealpg_sign(PG_FUNCTION_ARGS)
 					EVP_sha256(), NULL))
 		sealpg_ossl_ereport(ERRCODE_SEAL_CRYPTO_FAILURE, "could not hash the document");
 
+	/*
+	 * The signature.  A failure here (agent unavailable, token absent, ...)
+	 * is recorded like a refusal, then raised as it came.
+	 */
 	{
 		MemoryContext spi_cxt = MemoryContextSwitchTo(call_cxt);
 
-		cached_key((unsigned char *) VARDATA_ANY(cert_value), VARSIZE_ANY_EXHDR(cert_value),
-				   token, key_id, &cert, &key);
-		der = build_signed_data(cert, key, digest, digest_len, document, attached, a.at, &der_len);
+		PG_TRY();
+		{
+			cached_key((unsigned char *) VARDATA_ANY(cert_value), VARSIZE_ANY_EXHDR(cert_value),
+					   token, key_id, &cert, &key);
+			der = build_signed_data(cert, key, digest, digest_len, document, attached, a.at,
+									&der_len);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(call_cxt);
+			edata = CopyErrorData();
+			record_attempt(&a, edata->sqlerrcode, edata->message);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+
 		/* made here, so not parsed again (sealpg_sealsig_make would) */
 		sig = palloc(VARHDRSZ + der_len);
 		SET_VARSIZE(sig, VARHDRSZ + der_len);
@@ -598,9 +626,10 @@ sealpg_sign(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(spi_cxt);
 	}
 
-	/* the signature is bound as sealpg.sealsig: already checked above */
-	ins_types[6] = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("sealsig"),
-								   ObjectIdGetDatum(get_namespace_oid("sealpg", false)));
+	/* the signature is bound as sealpg.sealsig, made above */
+	if (insert_plan == NULL)
+		ins_types[6] = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("sealsig"),
+									   ObjectIdGetDatum(get_namespace_oid("sealpg", false)));
 	ins_values[0] = seal_id;
 	ins_values[1] = CStringGetTextDatum(serial);
 	ins_values[2] = PointerGetDatum(digest_value);
