@@ -31,6 +31,9 @@ GRANT sealpg_admin TO regress_sign_admin;
 GRANT sealpg_operator TO regress_sign_op, regress_sign_op2, regress_sign_other;
 RESET client_min_messages;
 
+-- ---- the OpenSSL provider alone, an in-memory key standing in for the chip
+SELECT sealpg.token_provider_selftest();
+
 -- ---- no authority yet ----------------------------------------------
 SELECT pg_temp.outcome($$SELECT sealpg.authority_certificate()$$);
 SELECT pg_temp.outcome($$SELECT sealpg.authority_csr()$$);

@@ -89,9 +89,16 @@ CREATE FUNCTION sealpg.issue_seal_certificate(spki bytea, es_id text, organisati
 COMMENT ON FUNCTION sealpg.issue_seal_certificate(bytea, text, text, text, timestamptz, timestamptz) IS
 	'the authority certifies a seal key: serialNumber=esID, CN=seal name, O=organisation (internal)';
 
+CREATE FUNCTION sealpg.token_provider_selftest() RETURNS text
+	AS 'MODULE_PATHNAME', 'sealpg_token_provider_selftest'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION sealpg.token_provider_selftest() IS
+	'checks the OpenSSL token provider with an in-memory key behind the raw-signer callback: certificates (P-256, Ed25519) and CMS (internal)';
+
 -- Internal: they reach the token or sign in the authority's name, so only
 -- the SECURITY DEFINER API below (owned by the extension owner) calls them.
 REVOKE ALL ON FUNCTION
+	sealpg.token_provider_selftest(),
 	sealpg.require_key_in_chip(integer),
 	sealpg.generate_key(text, text, text),
 	sealpg.authority_root(text, text, bytea, bytea, interval),
