@@ -52,6 +52,7 @@
 #include <openssl/provider.h>
 #include <openssl/x509.h>
 
+#include "access/xact.h"
 #include "utils/memutils.h"
 
 #include "agent_client.h"
@@ -138,6 +139,9 @@ raw_sign_caught(const TokenKey *key, const unsigned char *input, size_t input_le
 	}
 	PG_CATCH();
 	{
+		/* keep only the newest error */
+		pending_error = NULL;
+		MemoryContextReset(pending_cxt);
 		MemoryContextSwitchTo(pending_cxt);
 		pending_error = CopyErrorData();
 		FlushErrorState();
@@ -146,6 +150,20 @@ raw_sign_caught(const TokenKey *key, const unsigned char *input, size_t input_le
 	}
 	PG_END_TRY();
 	return ok;
+}
+
+/* Forget a kept error at the end of each transaction: it belonged to it. */
+static void
+forget_pending_error(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		pending_error = NULL;
+		if (pending_cxt != NULL)
+			MemoryContextReset(pending_cxt);
+	}
 }
 
 /* Re-raise the kept token error, else report OpenSSL's error queue. */
@@ -846,9 +864,12 @@ sealpg_token_libctx(void)
 	Assert(IsUnderPostmaster || !IsPostmasterEnvironment);
 
 	if (pending_cxt == NULL)
+	{
 		pending_cxt = AllocSetContextCreate(TopMemoryContext,
 											"sealpg token errors",
 											ALLOCSET_SMALL_SIZES);
+		RegisterXactCallback(forget_pending_error, NULL);
+	}
 	ctx = OSSL_LIB_CTX_new();
 	if (ctx == NULL)
 		sealpg_ossl_ereport(ERRCODE_OUT_OF_MEMORY, "could not create an OpenSSL library context");
