@@ -14,7 +14,7 @@ pass() { echo "ok - $*"; }
 command -v openssl >/dev/null || { echo "openssl missing"; exit 77; }
 
 PSQL0=$PSQL
-$PSQL0 -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+$PSQL0 -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 PSQL="$PSQL0 -d $DB"
 $PSQL -c "SET client_min_messages = warning" -c "CREATE EXTENSION sealpg"
 
@@ -134,6 +134,45 @@ done
 s=$($PSQL -tA -c "SELECT count(*) FROM pg_class WHERE relname = 'it_sign_scratch'")
 [ "$s" = 0 ] || fail "the refusing transaction was not rolled back"
 pass "a refusal in a rolled-back transaction is recorded by the background worker"
+
+# 5. another database imports the same authority (its key is on the token);
+#    its seals verify against the same root; across databases the seal
+#    columns stay NULL
+DB2=${DB}_b
+$PSQL0 -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB2 WITH (FORCE)" -c "CREATE DATABASE $DB2" >/dev/null
+PSQL2="$PSQL0 -d $DB2"
+$PSQL2 -c "SET client_min_messages = warning" -c "CREATE EXTENSION sealpg"
+AUTH_KEY=$($PSQL -tA -c "SELECT encode(key_id, 'hex') FROM sealpg.authority")
+$PSQL2 -v cert="$(cat "$WORK/authority.pem")" -v keyid="$AUTH_KEY" >/dev/null <<'SQL'
+SELECT sealpg.authority_import(:'cert', 'sealpg-authority', decode(:'keyid', 'hex'));
+SELECT sealpg.create_organisation('IT Branch Office') AS org \gset
+SELECT sealpg.create_seal('IT-BRANCH-1', 'branch seal', 'contract', :'org', now() + interval '1 year');
+SELECT sealpg.enroll('IT-BRANCH-1');
+SELECT sealpg.grant_seal('IT-BRANCH-1', current_user);
+SQL
+r=$($PSQL2 -tA -c "SELECT name || ',' || imported || ',' || key_algorithm FROM sealpg.authority")
+[ "$r" = "IT Seal Authority,true,ec-p256" ] || fail "imported authority row: $r"
+$PSQL2 -tA -c "SELECT c.certificate FROM sealpg.seals s JOIN sealpg.certificates c USING (certificate_id) WHERE s.es_id = 'IT-BRANCH-1'" > "$WORK/branch.pem"
+out=$(openssl verify -CAfile "$WORK/authority.pem" "$WORK/branch.pem" 2>&1) || fail "openssl verify (imported authority): $out"
+$PSQL2 -tA -v doc="$(hexbytes "$WORK/contract.bin")" \
+	<<<"SELECT encode(sealpg.sign('IT-BRANCH-1', decode(:'doc', 'hex'))::bytea, 'hex')" | unhex > "$WORK/branch.der"
+out=$(openssl cms -verify -binary -inform DER -in "$WORK/branch.der" -content "$WORK/contract.bin" \
+	-CAfile "$WORK/authority.pem" -out /dev/null 2>&1) || fail "openssl cms -verify (imported authority): $out"
+v=$($PSQL -tA -v doc="$(hexbytes "$WORK/contract.bin")" -v sig="$(hexbytes "$WORK/branch.der")" -v ca="$(cat "$WORK/authority.pem")" \
+	<<<"SELECT valid || ',' || es_id || ',' || coalesce(status_now::text, 'none') FROM sealpg.verify(decode(:'sig', 'hex')::sealpg.sealsig, decode(:'doc', 'hex'), :'ca')")
+[ "$v" = "true,IT-BRANCH-1,none" ] || fail "verify of another database's signature said: $v"
+# a key that is not the certificate's is refused
+SEAL_KEY=$($PSQL -tA -c "SELECT encode(key_id, 'hex') FROM sealpg.seals WHERE es_id = 'IT-SIGN-1'")
+$PSQL0 -d postgres -c "DROP DATABASE $DB2 WITH (FORCE)" -c "CREATE DATABASE $DB2" >/dev/null
+$PSQL2 -c "SET client_min_messages = warning" -c "CREATE EXTENSION sealpg"
+out=$($PSQL2 -v cert="$(cat "$WORK/authority.pem")" -v keyid="$SEAL_KEY" 2>&1 <<'SQL' || true
+\set VERBOSITY sqlstate
+SELECT sealpg.authority_import(:'cert', 'sealpg-seals', decode(:'keyid', 'hex'));
+SQL
+)
+grep -q 22023 <<<"$out" || fail "a key that is not the certificate's was accepted: $out"
+$PSQL0 -d postgres -c "DROP DATABASE $DB2 WITH (FORCE)" >/dev/null
+pass "another database imports the authority; its signatures verify against the same root and across databases"
 
 $PSQL0 -d postgres -c "DROP DATABASE $DB WITH (FORCE)" >/dev/null
 echo "all signing integration checks passed"
