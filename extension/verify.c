@@ -101,13 +101,14 @@ own_authority(void)
 
 	if (SPI_execute("SELECT certificate FROM sealpg.authority", true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read sealpg.authority");
+	/* SPI leaves us in its own context: copy the result into ours */
+	MemoryContextSwitchTo(cxt);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_SEAL_NO_AUTHORITY),
 				 errmsg("this database has no seal authority"),
 				 errhint("Pass the certificate of the authority that issued the signer's certificate.")));
 	result = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	MemoryContextSwitchTo(cxt);
 	return result;
 }
 
@@ -175,6 +176,8 @@ lookup_seal(const char *serial, X509 *signer, bool has_time, TimestampTz at,
 							  " WHERE c.serial = $1",
 							  4, types, args, argnulls, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read sealpg.certificates");
+	/* SPI leaves us in its own context: what is kept is made in ours */
+	MemoryContextSwitchTo(cxt);
 	if (SPI_processed == 0)
 	{
 		OPENSSL_free(der);
@@ -187,7 +190,6 @@ lookup_seal(const char *serial, X509 *signer, bool has_time, TimestampTz at,
 	if (!same)
 		return false;
 
-	MemoryContextSwitchTo(cxt);
 	values[COL_ES_ID] = CStringGetTextDatum(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 	nulls[COL_ES_ID] = false;
 	if (has_time)
@@ -239,9 +241,11 @@ sealpg_verify(PG_FUNCTION_ARGS)
 	char	   *reason = NULL;
 	char	   *serial_hex = NULL;
 	HeapTuple	tuple;
+	MemoryContext call_cxt;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
+	call_cxt = CurrentMemoryContext;
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	for (int i = 0; i < NCOLS; i++)
@@ -251,8 +255,14 @@ sealpg_verify(PG_FUNCTION_ARGS)
 	}
 
 	cms = sealpg_sealsig_decode(PG_GETARG_SEALSIG_PP(0), &cms_t);
+	/*
+	 * Everything made from here on (tracked OpenSSL objects, result strings)
+	 * lives in the function's own context, not in SPI's, which SPI_finish
+	 * deletes.
+	 */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	MemoryContextSwitchTo(call_cxt);
 	ca_value = PG_ARGISNULL(2) ? own_authority() : PG_GETARG_X509_PP(2);
 	ca = sealpg_x509_decode(ca_value, &ca_t);
 
