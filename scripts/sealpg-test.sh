@@ -34,7 +34,10 @@ wanted() {
 	case " $ONLY " in *" $2 "*) return 0 ;; esac
 	return 1
 }
+t0=$SECONDS
 count() {	# count SUITE NAME STATUS
+	echo "-- $1 $2: $3 ($((SECONDS - t0)) s)"
+	t0=$SECONDS
 	case $3 in
 		pass) passed=$((passed + 1)) ;;
 		skip) skipped=$((skipped + 1)); echo "SKIPPED: $1 $2" ;;
