@@ -123,9 +123,8 @@ for f in "$TOP"/test/integration/*.sh; do
 	name=$(basename "$f" .sh)
 	[ -e "$f" ] && wanted integration "$name" || continue
 	say "integration: $name"
-	rc=0
-	bash "$f" 2>&1 | tee "$RESULTS/$name.log" || rc=$?
-	rc=${PIPESTATUS[0]}
+	# the test's own status, not tee's (set -e is off inside the || list)
+	{ bash "$f" 2>&1 | tee "$RESULTS/$name.log"; rc=${PIPESTATUS[0]}; } || true
 	case $rc in
 		0) count integration "$name" pass ;;
 		77) count integration "$name" skip ;;
