@@ -182,6 +182,12 @@ $$;
 COMMENT ON FUNCTION sealpg.authority_import(sealpg.x509, text, bytea) IS
 	'makes an externally issued CA certificate this database''s authority; its key must already be on the token, chip-bound (SE106 otherwise); superusers and sealpg_admin';
 
+CREATE FUNCTION sealpg.authority_csr_pem() RETURNS text
+	AS 'MODULE_PATHNAME', 'sealpg_authority_csr_pem'
+	LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION sealpg.authority_csr_pem() IS 'builds the authority''s PKCS#10 request, signed on its token (internal)';
+REVOKE ALL ON FUNCTION sealpg.authority_csr_pem() FROM PUBLIC;	-- signs with the authority key
+
 CREATE FUNCTION sealpg.authority_csr() RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -191,12 +197,6 @@ BEGIN
 	RETURN sealpg.authority_csr_pem();
 END
 $$;
-
-CREATE FUNCTION sealpg.authority_csr_pem() RETURNS text
-	AS 'MODULE_PATHNAME', 'sealpg_authority_csr_pem'
-	LANGUAGE C STRICT VOLATILE;
-COMMENT ON FUNCTION sealpg.authority_csr_pem() IS 'builds the authority''s PKCS#10 request, signed on its token (internal)';
-REVOKE ALL ON FUNCTION sealpg.authority_csr_pem() FROM PUBLIC;	-- signs with the authority key
 COMMENT ON FUNCTION sealpg.authority_csr() IS
 	'a PEM certificate request (subject and key of this authority) for an external parent CA; superusers and sealpg_admin';
 
