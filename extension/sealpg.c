@@ -29,6 +29,8 @@ int			sealpg_deferred_slots = 256;
 int			sealpg_deferred_idle_exit_ms = 2000;
 char	   *sealpg_crl_url = NULL;
 char	   *sealpg_ocsp_url = NULL;
+int			sealpg_crl_validity_s = 86400;
+int			sealpg_ocsp_validity_s = 300;
 
 void		_PG_init(void);
 
@@ -119,6 +121,24 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   check_certificate_url, NULL, NULL);
+
+	DefineCustomIntVariable("sealpg.crl_validity",
+							gettext_noop("Time from a CRL's thisUpdate to its nextUpdate."),
+							gettext_noop("CRLs are re-issued when a status changes, and past half this time."),
+							&sealpg_crl_validity_s,
+							86400, 60, 31 * 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("sealpg.ocsp_validity",
+							gettext_noop("Time from an OCSP response's thisUpdate to its nextUpdate."),
+							gettext_noop("Relying parties may cache a response until then: it bounds how long they can miss a revocation."),
+							&sealpg_ocsp_validity_s,
+							300, 10, 7 * 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("sealpg");
 

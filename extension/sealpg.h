@@ -44,6 +44,8 @@
 /* ---- identity checks and approvals (SE3xx) ---- */
 #define ERRCODE_SEAL_NOT_ADMIN				MAKE_SQLSTATE('S','E','3','0','1')
 #define ERRCODE_SEAL_SAME_APPROVER			MAKE_SQLSTATE('S','E','3','0','2')
+#define ERRCODE_SEAL_APPROVAL_REQUIRED		MAKE_SQLSTATE('S','E','3','0','3')
+#define ERRCODE_SEAL_REQUEST_NOT_PENDING	MAKE_SQLSTATE('S','E','3','0','4')
 
 /* ---- notifications (registry.c) ---- */
 /* Version of every JSON payload sealpg sends; listeners check it. */
@@ -59,5 +61,7 @@ extern char *sealpg_agent_socket;
 extern int	sealpg_agent_timeout_ms;
 extern char *sealpg_crl_url;
 extern char *sealpg_ocsp_url;
+extern int	sealpg_crl_validity_s;
+extern int	sealpg_ocsp_validity_s;
 
 #endif							/* SEALPG_H */
