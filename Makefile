@@ -1,7 +1,7 @@
 # Makefile for sealpg: the extension (PGXS), the agent, and the commands
 # that set up, demonstrate and test the whole system.
 #
-#   make            build sealpg.so and agent/sealpg-agent
+#   make            build sealpg.so, agent/sealpg-agent and ocspd/sealpg-ocspd
 #   make install    install both (system PostgreSQL)
 #   make up         packages, build, install, private cluster, token, agent
 #   make demo       make up, then the story of a seal, artifacts in demo-out/
@@ -57,6 +57,17 @@ sealpg--$(FIRST_RELEASE)--$(EXTVERSION).sql: $(LATER_PIECES) sealpg.control
 	{ printf '%s\n' '-- sealpg $(FIRST_RELEASE) -> $(EXTVERSION): generated from extension/sql/[2-9]*.sql by make.' \
 	  '\echo Use "ALTER EXTENSION sealpg UPDATE" to load this file. \quit'; \
 	  for f in $(LATER_PIECES); do printf '\n'; cat $$f; done; } > $@
+
+all: ocspd
+install: ocspd-install
+clean: ocspd-clean
+.PHONY: ocspd ocspd-install ocspd-clean
+ocspd:
+	$(MAKE) -C ocspd
+ocspd-install:
+	$(MAKE) -C ocspd install
+ocspd-clean:
+	$(MAKE) -C ocspd clean
 
 all: agent
 install: agent-install
