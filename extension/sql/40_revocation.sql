@@ -410,7 +410,8 @@ BEGIN
 			DETAIL = 'An expired seal signs nothing and its certificates have lapsed.';
 	END IF;
 	IF invalidity > pg_catalog.now() THEN
-		RAISE EXCEPTION 'the loss cannot be noticed in the future (%)', invalidity USING ERRCODE = '22023';
+		RAISE EXCEPTION 'the loss cannot have been noticed in the future' USING ERRCODE = '22023',
+			DETAIL = 'noticed_at is when the seal was found missing; it becomes the invalidity date.';
 	END IF;
 	INSERT INTO sealpg.revocation_requests (seal_id, action, loss, reason_code, invalidity_date, note, requested_by)
 		VALUES (s.seal_id, action, loss, code, invalidity, note, sealpg.caller())
