@@ -47,8 +47,6 @@
 #include "sealpg.h"
 
 /* OIDs of the extensions written here, as DER content bytes. */
-static const unsigned char oid_reason_code[] = {0x55, 0x1d, 0x15};	/* 2.5.29.21 */
-static const unsigned char oid_invalidity_date[] = {0x55, 0x1d, 0x18};	/* 2.5.29.24 */
 static const unsigned char oid_crl_number[] = {0x55, 0x1d, 0x14};	/* 2.5.29.20 */
 static const unsigned char oid_delta_indicator[] = {0x55, 0x1d, 0x1b};	/* 2.5.29.27 */
 static const unsigned char oid_authority_key_id[] = {0x55, 0x1d, 0x23};	/* 2.5.29.35 */
@@ -95,49 +93,84 @@ put_extension(StringInfo buf, const unsigned char *oid, size_t oid_len,
 	pfree(octets.data);
 }
 
-/* Append one revokedCertificates entry. */
+/*
+ * Append one revokedCertificates entry.  An entry is at most about 90
+ * bytes: it is written into a stack buffer from fixed templates (the two
+ * entry extensions have constant lengths) and appended once.
+ */
 static void
-put_entry(StringInfo out, StringInfo scratch, const unsigned char *serial,
-		  size_t serial_len, int reason, TimestampTz revoked_at,
-		  bool has_invalidity, TimestampTz invalidity)
+put_entry(StringInfo out, const unsigned char *serial, size_t serial_len,
+		  int reason, TimestampTz revoked_at, bool has_invalidity,
+		  TimestampTz invalidity)
 {
-	StringInfoData exts;
-	char		exts_buf[64];
+	unsigned char e[160];
+	size_t		n = 3;			/* room for the SEQUENCE header */
+	size_t		content;
+	StringInfoData t;
+	char		tbuf[24];
 
-	resetStringInfo(scratch);
-	der_put_unsigned_bytes(scratch, serial, serial_len);
-	der_put_time(scratch, revoked_at, false);
-
-	/* a small fixed buffer is enough for the two entry extensions */
-	exts.data = exts_buf;
-	exts.len = 0;
-	exts.maxlen = sizeof(exts_buf);
-	exts.cursor = 0;
-	if (reason != 0)
+	/* userCertificate: a positive INTEGER */
+	while (serial_len > 1 && serial[0] == 0)
 	{
-		/* RFC 5280 5.3.1: unspecified is expressed by leaving it out */
-		unsigned char value[3] = {DER_ENUMERATED, 1, (unsigned char) reason};
-
-		put_extension(&exts, oid_reason_code, sizeof(oid_reason_code), false,
-					  value, sizeof(value));
+		serial++;
+		serial_len--;
 	}
-	if (has_invalidity)
+	e[n++] = DER_INTEGER;
+	if (serial[0] & 0x80)
 	{
-		StringInfoData gt;
-		char		gt_buf[24];
-
-		gt.data = gt_buf;
-		gt.len = 0;
-		gt.maxlen = sizeof(gt_buf);
-		gt.cursor = 0;
-		der_put_time(&gt, invalidity, true);
-		put_extension(&exts, oid_invalidity_date, sizeof(oid_invalidity_date), false,
-					  (unsigned char *) gt.data, gt.len);
+		e[n++] = (unsigned char) (serial_len + 1);
+		e[n++] = 0;
 	}
-	if (exts.len > 0)
-		der_put_tlv(scratch, DER_SEQUENCE, exts.data, exts.len);
+	else
+		e[n++] = (unsigned char) serial_len;
+	memcpy(e + n, serial, serial_len);
+	n += serial_len;
 
-	der_put_tlv(out, DER_SEQUENCE, scratch->data, scratch->len);
+	/* revocationDate */
+	t.data = tbuf;
+	t.len = 0;
+	t.maxlen = sizeof(tbuf);
+	t.cursor = 0;
+	der_put_time(&t, revoked_at, false);
+	memcpy(e + n, t.data, t.len);
+	n += t.len;
+
+	if (reason != 0 || has_invalidity)
+	{
+		/* crlEntryExtensions: reasonCode (12 bytes), invalidityDate (26) */
+		e[n++] = DER_SEQUENCE;
+		e[n++] = (unsigned char) ((reason != 0 ? 12 : 0) + (has_invalidity ? 26 : 0));
+		if (reason != 0)
+		{
+			/* RFC 5280 5.3.1: unspecified is expressed by leaving it out */
+			static const unsigned char head[] = {DER_SEQUENCE, 10, DER_OID, 3, 0x55, 0x1d, 0x15,
+			DER_OCTET_STRING, 3, DER_ENUMERATED, 1};
+
+			memcpy(e + n, head, sizeof(head));
+			n += sizeof(head);
+			e[n++] = (unsigned char) reason;
+		}
+		if (has_invalidity)
+		{
+			static const unsigned char head[] = {DER_SEQUENCE, 24, DER_OID, 3, 0x55, 0x1d, 0x18,
+			DER_OCTET_STRING, 17};
+
+			memcpy(e + n, head, sizeof(head));
+			n += sizeof(head);
+			t.len = 0;
+			der_put_time(&t, invalidity, true);
+			Assert(t.len == 17);
+			memcpy(e + n, t.data, t.len);
+			n += t.len;
+		}
+	}
+
+	/* the SEQUENCE header, right before the content */
+	content = n - 3;
+	Assert(content < 0x80);
+	e[1] = DER_SEQUENCE;
+	e[2] = (unsigned char) content;
+	appendBinaryStringInfo(out, (const char *) e + 1, content + 2);
 }
 
 /* Append the crlExtensions [0]: authority key id, CRL number, delta. */
@@ -191,7 +224,6 @@ put_entries(StringInfo tbs, bool delta, Datum base_snapshot)
 	int			rc;
 	uint64		i;
 	StringInfoData entries;
-	StringInfoData scratch;
 	int			count;
 
 	args[0] = base_snapshot;
@@ -205,7 +237,6 @@ put_entries(StringInfo tbs, bool delta, Datum base_snapshot)
 		elog(ERROR, "could not read the CRL entries: %s", SPI_result_code_string(rc));
 
 	initStringInfo(&entries);
-	initStringInfo(&scratch);
 	enlargeStringInfo(&entries, (int) Min(SPI_processed * 48, (uint64) MaxAllocSize / 2));
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -225,7 +256,7 @@ put_entries(StringInfo tbs, bool delta, Datum base_snapshot)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("revocation entry has an invalid serial \"%s\"", text_to_cstring(serial))));
-		put_entry(&entries, &scratch, bytes, len, reason, revoked_at,
+		put_entry(&entries, bytes, len, reason, revoked_at,
 				  !inv_null, inv_null ? 0 : DatumGetTimestampTz(inv));
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -233,7 +264,6 @@ put_entries(StringInfo tbs, bool delta, Datum base_snapshot)
 	if (count > 0)
 		der_put_tlv(tbs, DER_SEQUENCE, entries.data, entries.len);
 	pfree(entries.data);
-	pfree(scratch.data);
 	SPI_finish();
 	return count;
 }

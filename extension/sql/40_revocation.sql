@@ -140,6 +140,8 @@ CREATE TABLE sealpg.crls (
 );
 COMMENT ON TABLE sealpg.crls IS
 	'CRLs issued (complete: base_number NULL; delta: the base CRL''s number); covers is the snapshot whose committed changes the CRL lists';
+-- a CRL is mostly serials and signatures: compressing it gains little and costs much
+ALTER TABLE sealpg.crls ALTER COLUMN der SET STORAGE EXTERNAL;
 COMMENT ON COLUMN sealpg.crls.is_base IS 'a complete CRL issued by the schedule (sealpg.crl_refresh); delta CRLs are relative to the latest one';
 
 CREATE TABLE sealpg.ocsp_responders (
@@ -617,25 +619,27 @@ AS $$
 DECLARE
 	c sealpg.crls;
 BEGIN
-	SELECT * INTO c FROM sealpg.crls x WHERE x.base_number IS NULL ORDER BY x.crl_number DESC LIMIT 1;
+	SELECT x.crl_number, x.base_number, x.is_base, x.this_update, x.next_update, x.covers, x.entries, NULL::bytea INTO c
+	  FROM sealpg.crls x WHERE x.base_number IS NULL ORDER BY x.crl_number DESC LIMIT 1;
 	IF pg_catalog.pg_is_in_recovery() THEN
 		-- a standby serves what the primary issued last
 		IF NOT FOUND THEN
 			RAISE EXCEPTION 'no CRL has been issued yet' USING ERRCODE = '25006',
 				HINT = 'SELECT sealpg.crl() on the primary issues one.';
 		END IF;
-		RETURN c.der;
+		RETURN (SELECT x.der FROM sealpg.crls x WHERE x.crl_number = c.crl_number);
 	END IF;
 	IF FOUND AND NOT sealpg.revocations_changed_since(c.covers)
 	   AND pg_catalog.clock_timestamp() < c.this_update + (c.next_update - c.this_update) / 2 THEN
-		RETURN c.der;
+		RETURN (SELECT x.der FROM sealpg.crls x WHERE x.crl_number = c.crl_number);
 	END IF;
 	-- one issuer at a time; the others then find its CRL current
 	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sealpg.crl'));
-	SELECT * INTO c FROM sealpg.crls x WHERE x.base_number IS NULL ORDER BY x.crl_number DESC LIMIT 1;
+	SELECT x.crl_number, x.base_number, x.is_base, x.this_update, x.next_update, x.covers, x.entries, NULL::bytea INTO c
+	  FROM sealpg.crls x WHERE x.base_number IS NULL ORDER BY x.crl_number DESC LIMIT 1;
 	IF FOUND AND NOT sealpg.revocations_changed_since(c.covers)
 	   AND pg_catalog.clock_timestamp() < c.this_update + (c.next_update - c.this_update) / 2 THEN
-		RETURN c.der;
+		RETURN (SELECT x.der FROM sealpg.crls x WHERE x.crl_number = c.crl_number);
 	END IF;
 	RETURN sealpg.issue_crl(NOT EXISTS (SELECT 1 FROM sealpg.crls x WHERE x.is_base));
 END
@@ -656,25 +660,27 @@ DECLARE
 	v interval := pg_catalog.current_setting('sealpg.crl_validity')::interval;
 	r record;
 BEGIN
-	SELECT * INTO base FROM sealpg.crls x WHERE x.is_base ORDER BY x.crl_number DESC LIMIT 1;
+	SELECT x.crl_number, x.base_number, x.is_base, x.this_update, x.next_update, x.covers, x.entries, NULL::bytea INTO base
+	  FROM sealpg.crls x WHERE x.is_base ORDER BY x.crl_number DESC LIMIT 1;
 	IF NOT FOUND THEN
 		IF pg_catalog.pg_is_in_recovery() THEN
 			RAISE EXCEPTION 'no CRL has been issued yet' USING ERRCODE = '25006';
 		END IF;
 		PERFORM sealpg.crl();
-		SELECT * INTO base FROM sealpg.crls x WHERE x.is_base ORDER BY x.crl_number DESC LIMIT 1;
+		SELECT x.crl_number, x.base_number, x.is_base, x.this_update, x.next_update, x.covers, x.entries, NULL::bytea INTO base
+	  FROM sealpg.crls x WHERE x.is_base ORDER BY x.crl_number DESC LIMIT 1;
 	END IF;
-	SELECT * INTO d FROM sealpg.crls x WHERE x.base_number = base.crl_number
-	 ORDER BY x.crl_number DESC LIMIT 1;
+	SELECT x.crl_number, x.base_number, x.is_base, x.this_update, x.next_update, x.covers, x.entries, NULL::bytea INTO d
+	  FROM sealpg.crls x WHERE x.base_number = base.crl_number ORDER BY x.crl_number DESC LIMIT 1;
 	IF pg_catalog.pg_is_in_recovery() THEN
-		IF d.der IS NULL THEN
+		IF d.crl_number IS NULL THEN
 			RAISE EXCEPTION 'no delta CRL has been issued yet' USING ERRCODE = '25006';
 		END IF;
-		RETURN d.der;
+		RETURN (SELECT x.der FROM sealpg.crls x WHERE x.crl_number = d.crl_number);
 	END IF;
-	IF d.der IS NOT NULL AND NOT sealpg.revocations_changed_since(d.covers)
+	IF d.crl_number IS NOT NULL AND NOT sealpg.revocations_changed_since(d.covers)
 	   AND pg_catalog.clock_timestamp() < d.this_update + (d.next_update - d.this_update) / 2 THEN
-		RETURN d.der;
+		RETURN (SELECT x.der FROM sealpg.crls x WHERE x.crl_number = d.crl_number);
 	END IF;
 	snap := pg_catalog.pg_current_snapshot();
 	n := pg_catalog.nextval('sealpg.crl_number');
@@ -699,7 +705,8 @@ BEGIN
 		RETURN NULL;			-- the primary's job does it
 	END IF;
 	PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sealpg.crl'));
-	SELECT * INTO c FROM sealpg.crls x WHERE x.is_base ORDER BY x.crl_number DESC LIMIT 1;
+	SELECT x.crl_number, x.base_number, x.is_base, x.this_update, x.next_update, x.covers, x.entries, NULL::bytea INTO c
+	  FROM sealpg.crls x WHERE x.is_base ORDER BY x.crl_number DESC LIMIT 1;
 	IF FOUND AND NOT sealpg.revocations_changed_since(c.covers)
 	   AND pg_catalog.clock_timestamp() < c.this_update + (c.next_update - c.this_update) / 2 THEN
 		RETURN c.crl_number;
