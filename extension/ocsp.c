@@ -114,6 +114,7 @@ typedef struct ResponderCache
 
 static ResponderCache responder;
 static SPIPlanPtr status_plan = NULL;
+static SPIPlanPtr responder_plan = NULL;
 
 /* Read an OID; *matches when its content is oid.  False when malformed. */
 static bool
@@ -376,10 +377,19 @@ current_responder(void)
 	bool		isnull;
 	bool		reload;
 
-	if (SPI_execute("SELECT r.responder_id::text, r.token_label, r.key_id, r.certificate::bytea,"
-					"       a.certificate::bytea"
-					"  FROM sealpg.ocsp_responders r CROSS JOIN sealpg.authority a"
-					" WHERE r.current", true, 1) != SPI_OK_SELECT)
+	if (responder_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT r.responder_id::text, r.token_label, r.key_id,"
+									   "       r.certificate::bytea, a.certificate::bytea"
+									   "  FROM sealpg.ocsp_responders r CROSS JOIN sealpg.authority a"
+									   " WHERE r.current", 0, NULL);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the OCSP responder query: %s",
+				 SPI_result_code_string(SPI_result));
+		responder_plan = plan;
+	}
+	if (SPI_execute_plan(responder_plan, NULL, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read sealpg.ocsp_responders");
 	if (SPI_processed == 0)
 		return false;

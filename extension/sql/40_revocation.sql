@@ -571,9 +571,11 @@ COMMENT ON FUNCTION sealpg.outbox_delivered(bigint, text) IS
 -- ---- CRLs ----------------------------------------------------------
 
 -- Has a CRL entry changed (been written or ended) since the snapshot?
+-- (planned for the snapshot at hand, so that the xid indexes are used)
 CREATE FUNCTION sealpg.revocations_changed_since(snap pg_snapshot) RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 	SELECT EXISTS (SELECT 1 FROM sealpg.revocations r
 					WHERE r.change_xid >= pg_catalog.pg_snapshot_xmin(snap)

@@ -87,11 +87,11 @@ OPENSSL_PORT=18482
 ip netns exec "$NS" "$PGBIN/sealpg-ocspd" --listen 127.0.0.1 --port $OCSPD_PORT --db "dbname=$DB" \
 	--connections 4 --threads 2 --cache-ttl 60 > "$WORK/ocspd.log" 2>&1 &
 PIDS+=($!)
-# openssl's responder is started afresh for each run (in a session of its
-# own, so that its -multi children go with it): after a keep-alive load
-# run its children are left spinning on closed connections.
+# openssl's responder is started afresh for each run, and its -multi
+# children are stopped by their ids: after a keep-alive load run they are
+# left spinning on closed connections, and the parent's death leaves them.
 start_openssl() {
-	setsid ip netns exec "$NS" openssl ocsp -index "$WORK/index.txt" -port $OPENSSL_PORT -CA "$WORK/authority.pem" \
+	ip netns exec "$NS" openssl ocsp -index "$WORK/index.txt" -port $OPENSSL_PORT -CA "$WORK/authority.pem" \
 		-rsigner "$WORK/rcert.pem" -rkey "$WORK/rkey.pem" -multi 2 -nmin 5 > "$WORK/openssl-ocsp.log" 2>&1 &
 	OPENSSL_PID=$!
 	PIDS+=($OPENSSL_PID)
@@ -103,9 +103,11 @@ start_openssl() {
 	echo "openssl ocsp does not answer"; cat "$WORK/openssl-ocsp.log"; exit 1
 }
 stop_openssl() {
-	kill -- -"$OPENSSL_PID" 2>/dev/null || true
+	local children
+	children=$(pgrep -P "$OPENSSL_PID" || true)
+	kill "$OPENSSL_PID" $children 2>/dev/null || true
 	sleep 0.3
-	kill -9 -- -"$OPENSSL_PID" 2>/dev/null || true
+	kill -9 "$OPENSSL_PID" $children 2>/dev/null || true
 	wait "$OPENSSL_PID" 2>/dev/null || true
 }
 sleep 1
