@@ -21,12 +21,12 @@
  *
  * The constant parts (version, algorithm, issuer, authority key
  * identifier) are copied from the authority's certificate once per call;
- * each entry costs a few appends.  A complete CRL lists every current
- * entry (revoked, superseded, held); a delta CRL lists the entries written
- * since the base CRL's snapshot and, as removeFromCRL, the serials whose
- * entry ended since then (a released hold) and that have no current one.
- * The caller (40_revocation.sql) chooses numbers and times and stores the
- * result.
+ * each entry is written from fixed templates in one append.  A complete
+ * CRL lists every current entry (revoked, superseded, held); a delta CRL
+ * lists the entries written since the base CRL's snapshot and, as
+ * removeFromCRL, the serials whose entry ended since then (a released
+ * hold) and that have no current one.  The caller (40_revocation.sql)
+ * chooses numbers and times and stores the result.
  *
  *-------------------------------------------------------------------------
  */
