@@ -237,20 +237,26 @@ put_entries(StringInfo tbs, bool delta, Datum base_snapshot)
 		elog(ERROR, "could not read the CRL entries: %s", SPI_result_code_string(rc));
 
 	initStringInfo(&entries);
-	enlargeStringInfo(&entries, (int) Min(SPI_processed * 48, (uint64) MaxAllocSize / 2));
+	enlargeStringInfo(&entries, (int) Min(SPI_processed * 56, (uint64) MaxAllocSize / 2));
 	for (i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull,
-					inv_null;
-		text	   *serial = DatumGetTextPP(SPI_getbinval(tup, desc, 1, &isnull));
-		int			reason = DatumGetInt16(SPI_getbinval(tup, desc, 2, &isnull));
-		TimestampTz revoked_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
-		Datum		inv = SPI_getbinval(tup, desc, 4, &inv_null);
+		Datum		v[4];
+		bool		n[4];
+		text	   *serial;
+		int			reason;
+		TimestampTz revoked_at;
+		bool		inv_null;
+		Datum		inv;
 		unsigned char bytes[CRL_SERIAL_MAX];
 		size_t		len;
 
+		/* one deforming per row; the query's columns are never NULL but the last */
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, n);
+		serial = DatumGetTextPP(v[0]);
+		reason = DatumGetInt16(v[1]);
+		revoked_at = DatumGetTimestampTz(v[2]);
+		inv_null = n[3];
+		inv = v[3];
 		if (!der_hex_to_serial(VARDATA_ANY(serial), VARSIZE_ANY_EXHDR(serial),
 							   bytes, &len, sizeof(bytes)))
 			ereport(ERROR,

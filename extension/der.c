@@ -109,16 +109,29 @@ der_put_unsigned_bytes(StringInfo buf, const unsigned char *mag, size_t len)
 		der_put_tlv(buf, DER_INTEGER, mag, len);
 }
 
+/* Write v as exactly n decimal digits at p. */
+static inline void
+put_digits(char *p, int v, int n)
+{
+	while (n-- > 0)
+	{
+		p[n] = (char) ('0' + v % 10);
+		v /= 10;
+	}
+}
+
 /*
  * Append a Time (RFC 5280 4.1.2.5): UTCTime for 1950-2049 unless
  * generalized is asked for, GeneralizedTime otherwise; whole seconds, UTC.
+ * (Digits are written by hand: this runs once or twice per CRL entry.)
  */
 void
 der_put_time(StringInfo buf, TimestampTz t, bool generalized)
 {
 	struct pg_tm tm;
 	fsec_t		fsec;
-	char		s[32];
+	char		s[17];
+	char	   *p;
 
 	if (TIMESTAMP_NOT_FINITE(t) || timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0 ||
 		tm.tm_year < 1 || tm.tm_year > 9999)
@@ -127,16 +140,25 @@ der_put_time(StringInfo buf, TimestampTz t, bool generalized)
 				 errmsg("time out of range for a certificate list or OCSP response")));
 	if (!generalized && tm.tm_year >= 1950 && tm.tm_year < 2050)
 	{
-		snprintf(s, sizeof(s), "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100, tm.tm_mon,
-				 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-		der_put_tlv(buf, DER_UTC_TIME, s, 13);
+		s[0] = DER_UTC_TIME;
+		s[1] = 13;
+		put_digits(s + 2, tm.tm_year % 100, 2);
+		p = s + 4;
 	}
 	else
 	{
-		snprintf(s, sizeof(s), "%04d%02d%02d%02d%02d%02dZ", tm.tm_year, tm.tm_mon,
-				 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-		der_put_tlv(buf, DER_GENERALIZED_TIME, s, 15);
+		s[0] = DER_GENERALIZED_TIME;
+		s[1] = 15;
+		put_digits(s + 2, tm.tm_year, 4);
+		p = s + 6;
 	}
+	put_digits(p, tm.tm_mon, 2);
+	put_digits(p + 2, tm.tm_mday, 2);
+	put_digits(p + 4, tm.tm_hour, 2);
+	put_digits(p + 6, tm.tm_min, 2);
+	put_digits(p + 8, tm.tm_sec, 2);
+	p[10] = 'Z';
+	appendBinaryStringInfo(buf, s, (p + 11) - s);
 }
 
 /* Start reading len bytes at p. */
