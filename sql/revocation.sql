@@ -4,6 +4,12 @@ CREATE EXTENSION IF NOT EXISTS sealpg;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET timezone = 'UTC';
+-- a database of its own making: one authority per database, and the
+-- tests after this one start without it
+SET client_min_messages = warning;
+DROP EXTENSION sealpg CASCADE;
+CREATE EXTENSION sealpg;
+RESET client_min_messages;
 
 -- outcome(sql): 'ok' or the SQLSTATE and message of the error (uuids masked)
 CREATE FUNCTION pg_temp.outcome(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -25,9 +31,7 @@ BEGIN
 			EXECUTE format('CREATE ROLE %I NOLOGIN', r);
 		END IF;
 	END LOOP;
-	IF NOT EXISTS (SELECT 1 FROM sealpg.authority) THEN
-		PERFORM sealpg.authority_init('Regress Revocation Authority');
-	END IF;
+	PERFORM sealpg.authority_init('Regress Revocation Authority');
 END
 $$;
 GRANT sealpg_admin TO regress_rev_admin, regress_rev_admin2, regress_rev_other;
@@ -134,6 +138,26 @@ RESET ROLE;
 SELECT count(*) AS outbox FROM sealpg.revocation_outbox;
 SELECT pg_temp.outcome($$SELECT sealpg.outbox_delivered(1)$$);
 
+-- ---- an imported (external) authority: enforced here, and the outbox --
+UPDATE sealpg.authority SET imported = true;
+SET ROLE regress_rev_admin;
+SELECT sealpg.revoke('RV-HOLD', 'affiliationChanged', 'moved to the parent company') IS NOT NULL AS revoked;
+SELECT o.serial = c.serial AS same_serial, o.reason_code, o.issuer, o.attempts, o.delivered_at IS NULL AS pending
+  FROM sealpg.revocation_outbox o JOIN sealpg.certificates c USING (seal_id);
+SELECT outbox_id AS outbox_id FROM sealpg.revocation_outbox \gset
+RESET ROLE;
+SET ROLE regress_rev_op;
+SELECT pg_temp.outcome(format('SELECT sealpg.outbox_delivered(%s)', :outbox_id));
+RESET ROLE;
+SET ROLE regress_rev_admin;
+SELECT sealpg.outbox_delivered(:outbox_id, 'connection refused');
+SELECT attempts, last_error, delivered_at IS NULL AS pending FROM sealpg.revocation_outbox;
+SELECT sealpg.outbox_delivered(:outbox_id);
+SELECT attempts, last_error, delivered_at IS NULL AS pending FROM sealpg.revocation_outbox;
+SELECT pg_temp.outcome(format('SELECT sealpg.outbox_delivered(%s)', :outbox_id));
+RESET ROLE;
+UPDATE sealpg.authority SET imported = false;
+
 -- ---- CRLs: numbers increase; the operator reads them ---------------
 SELECT sealpg.crl() IS NOT NULL AS crl, sealpg.delta_crl() IS NOT NULL AS delta;
 SELECT count(DISTINCT crl_number) = count(*) AS distinct_numbers,
@@ -165,3 +189,9 @@ SELECT request, encode(sealpg.ocsp_respond(decode(hex, 'hex')), 'hex') AS respon
 SET ROLE regress_rev_op;
 SELECT encode(sealpg.ocsp_respond('\x3000'), 'hex') AS operator_asks;
 RESET ROLE;
+
+-- leave the database as the tests after this one expect it
+SET client_min_messages = warning;
+DROP EXTENSION sealpg CASCADE;
+CREATE EXTENSION sealpg;
+RESET client_min_messages;

@@ -571,18 +571,23 @@ COMMENT ON FUNCTION sealpg.outbox_delivered(bigint, text) IS
 -- ---- CRLs ----------------------------------------------------------
 
 -- Has a CRL entry changed (been written or ended) since the snapshot?
--- (planned for the snapshot at hand, so that the xid indexes are used)
+-- PL/pgSQL with custom plans: the planner sees the snapshot's xmin and
+-- reads the xid indexes from there, never the whole table.
 CREATE FUNCTION sealpg.revocations_changed_since(snap pg_snapshot) RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_custom_plan
 AS $$
-	SELECT EXISTS (SELECT 1 FROM sealpg.revocations r
-					WHERE r.change_xid >= pg_catalog.pg_snapshot_xmin(snap)
+DECLARE
+	since xid8 := pg_catalog.pg_snapshot_xmin(snap);
+BEGIN
+	RETURN EXISTS (SELECT 1 FROM sealpg.revocations r
+					WHERE r.change_xid >= since
 					  AND NOT pg_catalog.pg_visible_in_snapshot(r.change_xid, snap))
 		OR EXISTS (SELECT 1 FROM sealpg.revocations r
-					WHERE r.ended_xid >= pg_catalog.pg_snapshot_xmin(snap)
-					  AND NOT pg_catalog.pg_visible_in_snapshot(r.ended_xid, snap))
+					WHERE r.ended_xid >= since
+					  AND NOT pg_catalog.pg_visible_in_snapshot(r.ended_xid, snap));
+END
 $$;
 COMMENT ON FUNCTION sealpg.revocations_changed_since(pg_snapshot) IS
 	'true when a CRL entry was written or ended by a transaction the snapshot does not see (internal)';
