@@ -60,7 +60,7 @@ SQL
 $PSQL -tA -c "SELECT sealpg.authority_certificate()" > "$WORK/authority.pem"
 $PSQL -tA -c "SELECT c.certificate FROM sealpg.certificates c JOIN sealpg.seals s USING (seal_id) WHERE s.es_id = 'BR-1'" > "$WORK/seal.pem"
 echo "settings: $($PSQL -tA -c "SELECT string_agg(name || '=' || setting, ' ') FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'max_connections')")"
-echo "cpus: $(nproc); $(openssl version); $(wrk --version 2>&1 | head -1 | cut -c1-40)"
+echo "load average: $(cut -d" " -f1-3 /proc/loadavg); cpus: $(nproc); $(openssl version); $(wrk --version 2>&1 | head -1 | cut -c1-40)"
 
 # ---- (a) OCSP --------------------------------------------------------
 # openssl's responder: the same certificates in an index, a software
@@ -140,7 +140,7 @@ row() {	# row LABEL REQUEST PORT CONNECTIONS
 	printf '%-46s %6s %12s %9s  %s\n' "$1" "$4" $out
 	echo "$out" > "$WORK/last"
 }
-for c in $CONNECTIONS 8; do
+for c in $CONNECTIONS 8 2; do
 	row "sealpg-ocspd, no nonce (cached)" "$WORK/plain.req" $OCSPD_PORT "$c"
 	s_plain=$(cut -d' ' -f1 "$WORK/last")
 	start_openssl
