@@ -153,6 +153,11 @@ row "sealpg-ocspd, nonce (database + token)" "$WORK/nonce.req" $OCSPD_PORT 8
 start_openssl
 row "openssl ocsp -multi 2, nonce" "$WORK/nonce.req" $OPENSSL_PORT 8
 stop_openssl
+req_hex=$(od -An -v -tx1 "$WORK/nonce.req" | tr -d ' \n')
+t=$($PSQL -tA -c "SELECT length(sealpg.ocsp_respond('\\x$req_hex'))" -c '\timing on' \
+	-c "SELECT count(sealpg.ocsp_respond('\\x$req_hex')) FROM generate_series(1, 2000)" \
+	| sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+awk -v t="$t" 'BEGIN { printf "sealpg.ocsp_respond() alone, one backend, 2,000 signed responses: %.0f/s (%.2f ms each)\n", 2000000 / t, t / 2000 }'
 for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 PIDS=()
@@ -176,14 +181,13 @@ SQL
 total=$($PSQL -tA -c "SELECT count(*) FROM sealpg.revocations WHERE ended_at IS NULL")
 echo "entries on the CRL: $total"
 
-# ms SQL: the best of three \timing runs of one statement, in ms
+# ms SQL: the best of three \timing runs of one statement, in ms, in one
+# session warmed up first (its first signature loads the token provider
+# and connects to the agent: tens of ms once per backend, not per CRL)
+WARM="SELECT length(sealpg.crl())"
 ms() {
-	local best= t
-	for _ in 1 2 3; do
-		t=$($PSQL -tA -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1)
-		if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN {exit !(a < b)}'; then best=$t; fi
-	done
-	echo "$best"
+	$PSQL -tA -c '\timing on' -c "$WARM" -c "$1" -c "$1" -c "$1" \
+		| sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -3 | sort -g | head -1
 }
 build_ms=$(ms "SELECT length(der) FROM sealpg.crl_build(nextval('sealpg.crl_number'), now(), now() + interval '1 day', NULL, NULL)")
 $PSQL -tA -c "SELECT encode(der, 'hex') FROM sealpg.crl_build(nextval('sealpg.crl_number'), now(), now() + interval '1 day', NULL, NULL)" \
@@ -224,11 +228,15 @@ for _ in 1 2 3; do
 done
 openssl_entries=$(openssl crl -in "$WORK/ca/crl.pem" -text -noout | grep -c "Serial Number")
 
-# delta CRL after one revocation
+# delta CRL after one revocation, in a warm session: the first delta_crl()
+# after the report re-issues it, the second finds it current
 $PSQL -tA -c "SELECT sealpg.crl_refresh()" >/dev/null
-$PSQL -tA -c "SELECT sealpg.report_loss('BR-1', 'stolen', 'delta bench')" >/dev/null
-delta_first=$($PSQL -tA -c '\timing on' -c "SELECT length(sealpg.delta_crl())" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
-delta_cached=$(ms "SELECT length(sealpg.delta_crl())")
+times=$($PSQL -tA -c "$WARM" -c "SELECT length(sealpg.delta_crl())" \
+	-c "SELECT sealpg.report_loss('BR-1', 'stolen', 'delta bench') IS NOT NULL" -c '\timing on' \
+	-c "SELECT length(sealpg.delta_crl())" -c "SELECT length(sealpg.delta_crl())" \
+	| sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
+delta_first=$(sed -n 1p <<<"$times")
+delta_cached=$(sed -n 2p <<<"$times")
 
 printf '%-52s %10s\n' "CRL, $total entries" "ms (best of 3)"
 printf '%-52s %10s\n' "sealpg.crl_build (read, encode, sign on the token)" "$build_ms"
