@@ -43,7 +43,7 @@ $PSQL -d $DB -tA -c "SELECT certificate FROM sealpg.certificates" > "$WORK/seal.
 mkdir -p "$SB" "$SBSOCK"
 chown postgres "$SB" "$SBSOCK"
 chmod 700 "$SB"
-runuser -u postgres -- "$SEALPG_PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -D "$SB" -R \
+runuser -u postgres -- "$SEALPG_PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -D "$SB" -R -c fast \
 	|| fail "pg_basebackup failed"
 printf "port = %d\nunix_socket_directories = '%s'\n" "$SBPORT" "$SBSOCK" >> "$SB/postgresql.auto.conf"
 runuser -u postgres -- "$SEALPG_PGBIN/pg_ctl" -D "$SB" -l "$SEALPG_TEST_DIR/standby-revocation.log" -w -t 60 start >/dev/null \
