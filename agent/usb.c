@@ -42,6 +42,8 @@
 #include "usb.h"
 
 #define EVENT_POLL_MS		500
+#define SERIAL_ATTEMPTS		4
+#define SERIAL_RETRY_MS		250
 
 /* One device present, with the libusb reference that keys it. */
 typedef struct TableEntry
@@ -334,25 +336,35 @@ clean_serial(char *s)
 			*c = '?';
 }
 
-/* Read a device's serial number string descriptor into buf ("" if none). */
+/*
+ * Read a device's serial number string descriptor into buf ("" if none).
+ * A device that has just been plugged in may not answer yet: I/O and
+ * pipe errors are retried a few times, a quarter of a second apart.
+ */
 static void
 read_serial(libusb_device *dev, uint8_t index, char *buf, size_t buflen)
 {
-	libusb_device_handle *h = NULL;
 	unsigned char raw[256];
-	int			n;
+	int			n = LIBUSB_ERROR_IO;
 
 	buf[0] = '\0';
 	if (index == 0)
 		return;
-	n = libusb_open(dev, &h);
-	if (n != 0)
+	for (int attempt = 0; attempt < SERIAL_ATTEMPTS && !atomic_load(&usb_stopping); attempt++)
 	{
-		log_warning("usb: cannot open device to read its serial number: %s", libusb_error_name(n));
-		return;
+		libusb_device_handle *h = NULL;
+
+		if (attempt > 0)
+			usleep(SERIAL_RETRY_MS * 1000);
+		n = libusb_open(dev, &h);
+		if (n == 0)
+		{
+			n = libusb_get_string_descriptor_ascii(h, index, raw, sizeof(raw) - 1);
+			libusb_close(h);
+		}
+		if (n >= 0 || (n != LIBUSB_ERROR_IO && n != LIBUSB_ERROR_PIPE))
+			break;
 	}
-	n = libusb_get_string_descriptor_ascii(h, index, raw, sizeof(raw) - 1);
-	libusb_close(h);
 	if (n < 0)
 	{
 		log_warning("usb: cannot read the serial number: %s", libusb_error_name(n));
