@@ -249,7 +249,7 @@ write_description(const char *path, const char *port, uint8_t devnum, uint16_t p
 	fprintf(f, "A: busnum=%d\\n\nA: devnum=%d\\n\n", BUS, devnum);
 	fprintf(f, "A: idVendor=1209\\n\nA: idProduct=%04x\\n\n", pid);
 	fprintf(f, "A: manufacturer=sealpg test devices\\n\nA: product=%s\\n\n", product);
-	fprintf(f, "A: serial=%s\\n\nA: speed=12\\n\n", serial);
+	fprintf(f, "A: serial=%s\\n\nA: speed=12\\n\nA: bConfigurationValue=1\\n\n", serial);
 	fprintf(f, "H: descriptors=%s\n", hex);
 	fclose(f);
 }
