@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Nothing is lost while the database is unreachable: the agent spools the
+# chip's arrival and departure to disk, keeps them across its own restart,
+# and replays them in order once the database answers; the spool is then
+# empty and the seal has its alert.  The database is made unreachable by
+# pointing --db at a socket folder that exists only from step 3 on.
+# Exit 0 pass, 1 fail, 77 skip.
+set -uo pipefail
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+. "$TOP/test/devices/bench.sh"
+PSQL="$SEALPG_PGBIN/psql -X -q -v ON_ERROR_STOP=1"
+AGENT=$TOP/agent/sealpg-agent
+CLIENT=$TOP/agent/tests/usb_client
+T=$(mktemp -d /tmp/sealpg-usb-spool.XXXXXX)
+SEAL=IT-USB-SPOOL-$$
+HOST=it-host-spool-$$
+cleanup() { bench_stop; [ -n "${KEEP:-}" ] || rm -rf "$T"; }
+trap cleanup EXIT
+fail() { echo "not ok - $*"; [ -n "${BENCH_LOG:-}" ] && tail -n 25 "$BENCH_LOG"; exit 1; }
+ok() { echo "ok - $*"; }
+sql() { $PSQL -tAc "$1"; }
+sql_is() { [ "$(sql "$1")" = "$2" ]; }
+status_has() { "$CLIENT" "$T/run/agent.sock" status | grep -q "^$1\$"; }
+
+pkg-config --exists umockdev-1.0 || { echo "SKIP: libumockdev-dev is not installed"; exit 77; }
+make -s -C "$TOP/test/devices" all >"$T/build.log" 2>&1 || { cat "$T/build.log"; fail "test/devices tools do not build"; }
+why=$(usb_unusable)
+[ -z "$why" ] || { echo "SKIP: $why"; exit 77; }
+
+$PSQL >/dev/null <<SQL || fail "set-up"
+SET client_min_messages = warning;
+DELETE FROM sealpg.devices WHERE serial = 'SC-A1-000042';
+SELECT sealpg.create_organisation('IT USB Spool Org $$') AS org \gset
+SELECT sealpg.create_seal('$SEAL', 'USB spool seal', 'finance', :'org', now() + interval '1 day');
+SELECT sealpg.bind_device('$SEAL', 'chip', 'SC-A1-000042', '$HOST');
+SQL
+
+start_agent() {
+	mkdir -p -m 700 "$T/run"
+	bench_start "$T/$1" "$AGENT" --foreground --socket "$T/run/agent.sock" --allow-uid "$(id -u)" \
+		--usb-device 1209:0005:chip \
+		--db "host=$T/pgsock port=$PGPORT dbname=$PGDATABASE user=$PGUSER connect_timeout=2" \
+		--host-name "$HOST" --usb-spool "$T/spool" --log-level debug ||
+		fail "the agent does not start on the bench"
+	wait_until 10 test -S "$T/run/agent.sock" || fail "agent socket"
+}
+
+# 1. the database is away: the chip comes and goes
+start_agent bench1
+bench_cmd add sealchip-a1 serial.pcap || fail "plug in the chip"
+wait_until 10 status_has "spooled 1" || fail "arrival spooled"
+bench_cmd remove sealchip-a1 || fail "pull out the chip"
+wait_until 10 status_has "spooled 2" || fail "departure spooled"
+status_has "database disconnected" || fail "the agent believes it is connected"
+ok "with the database unreachable, arrival and departure wait in the spool"
+[ "$(sql "SELECT count(*) FROM sealpg.device_events WHERE host = '$HOST'")" = 0 ] || fail "nothing may arrive yet"
+
+# 2. the agent stops: the spool stays on disk
+bench_stop
+[ "$(wc -l <"$T/spool")" -eq 2 ] || fail "the spool holds 2 lines after the agent stopped"
+[ "$(cut -f6 "$T/spool" | tr '\n' ' ')" = "arrived left " ] || fail "spool order: $(cat "$T/spool")"
+ok "the agent stopped; the spool keeps both events in order"
+
+# 3. a new agent, and the database answers again
+ln -s "$PGHOST" "$T/pgsock"
+start_agent bench2
+wait_until 20 sql_is "SELECT count(*) FROM sealpg.device_events WHERE host = '$HOST'" 2 ||
+	fail "the spooled events reach the database"
+ok "the restarted agent replays the spool once the database answers"
+[ "$(sql "SELECT string_agg(event, ' ' ORDER BY event_id) FROM sealpg.device_events WHERE host = '$HOST'")" = "arrived left" ] ||
+	fail "replayed in order"
+ok "in the order they happened"
+[ "$(sql "SELECT present FROM sealpg.device_presence WHERE serial = 'SC-A1-000042'")" = f ] || fail "presence"
+ok "the chip is known to be absent"
+[ "$(sql "SELECT count(*) FROM sealpg.alerts a JOIN sealpg.seals s USING (seal_id)
+		  WHERE s.es_id = '$SEAL' AND a.details->>'cause' = 'device_left'")" = 1 ] || fail "alert"
+ok "and the seal has its alert"
+wait_until 5 test ! -s "$T/spool" || fail "the spool is emptied"
+status_has "spooled 0" && status_has "sent 2" || fail "USB_STATUS after the replay"
+ok "the spool is empty again"
+
+# 4. replaying the same lines again (a crash before truncation) stores nothing twice
+printf '%s\n' "$(sql "SELECT (extract(epoch FROM occurred_at) * 1000000)::bigint FROM sealpg.device_events WHERE host = '$HOST' AND event = 'arrived'")" |
+	awk -v OFS='\t' '{ print $1, "chip", 4617, 5, "SC-A1-000042", "arrived" }' >"$T/replay-line"
+bench_stop
+cp "$T/replay-line" "$T/spool"
+start_agent bench3
+wait_until 10 test ! -s "$T/spool" || fail "the replayed line is sent"
+[ "$(sql "SELECT count(*) FROM sealpg.device_events WHERE host = '$HOST'")" = 2 ] || fail "stored twice"
+ok "a line replayed twice is stored once"
+echo "all spool checks passed"
