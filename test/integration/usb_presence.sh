@@ -23,7 +23,8 @@ sql() { $PSQL -tAc "$1"; }
 sql_is() { [ "$(sql "$1")" = "$2" ]; }
 
 pkg-config --exists umockdev-1.0 || { echo "SKIP: libumockdev-dev is not installed"; exit 77; }
-make -s -C "$TOP/test/devices" all >"$T/build.log" 2>&1 || { cat "$T/build.log"; fail "test/devices tools do not build"; }
+make -s -C "$TOP/agent" sealpg-agent tests/usb_client >"$T/build.log" 2>&1 &&
+	make -s -C "$TOP/test/devices" all >>"$T/build.log" 2>&1 || { cat "$T/build.log"; fail "the agent or test/devices tools do not build"; }
 why=$(usb_unusable)
 [ -z "$why" ] || { echo "SKIP: $why"; exit 77; }
 

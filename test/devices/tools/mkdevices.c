@@ -317,7 +317,7 @@ write_session(const char *path, EVP_PKEY *key, const uint8_t pub[SSP_PUBKEY_LEN]
 		memset(&r, 0, sizeof(r));
 		strcpy(r.serial, SEAL_SERIAL);
 		r.seq = (uint64_t) i + 1;
-		/* 2026-12-01 09:15 UTC plus ten minutes per stamp */
+		/* 2025-12-01 09:15 UTC plus ten minutes per stamp */
 		r.time_us = (INT64_C(1764580500) + 600 * i) * 1000000;
 		r.lat_e7 = 525200000 + 150 * i;
 		r.lon_e7 = 134050000 - 120 * i;
