@@ -32,7 +32,10 @@ why=$(usb_unusable)
 $PSQL >/dev/null <<SQL || fail "set-up"
 SET client_min_messages = warning;
 DELETE FROM sealpg.devices WHERE serial IN ('SC-A1-000042', 'SS-S1-000777');
+SELECT to_regclass('sealpg.use_events') IS NOT NULL AS has_anomaly \gset
+\if :has_anomaly
 DELETE FROM sealpg.use_events WHERE device_id = 'SS-S1-000777';
+\endif
 SELECT sealpg.create_organisation('$ORG') AS org \gset
 SELECT sealpg.create_seal('$SEAL', 'USB test seal', 'finance', :'org', now() + interval '1 day');
 UPDATE sealpg.seals SET token_label = 'it-usb-token' WHERE es_id = '$SEAL';
@@ -41,6 +44,8 @@ SELECT sealpg.bind_device('$SEAL', 'smartseal', 'SS-S1-000777', 'it-host-a',
 	decode('$(cat "$TOP/test/devices/smartseal-s1/device-key.hex")', 'hex'));
 SQL
 ok "a seal with a bound chip and a bound smart seal"
+# anomaly detection (piece 50) turns stamps into uses and files alerts
+HAS_ANOMALY=$(sql "SELECT to_regclass('sealpg.use_events') IS NOT NULL")
 
 start_agent() {
 	mkdir -p -m 700 "$T/run"
@@ -64,15 +69,28 @@ bench_cmd remove sealchip-a1 || fail "pull out the chip"
 wait_until 15 sql_is "SELECT present FROM sealpg.device_presence WHERE serial = 'SC-A1-000042'" f ||
 	fail "the chip's departure reaches the database"
 ok "the chip's departure reaches the database"
-[ "$(sql "SELECT count(*) FROM sealpg.alerts a JOIN sealpg.seals s USING (seal_id)
-		  WHERE s.es_id = '$SEAL' AND a.details->>'cause' = 'device_left' AND a.state = 'open'")" = 1 ] ||
-	fail "an alert for the seal"
-ok "the seal has an open alert: its chip left"
+[ "$(sql "SELECT alert_rule FROM sealpg.device_events WHERE serial = 'SC-A1-000042' AND host = 'it-host-a'
+		  AND event = 'left' ORDER BY event_id DESC LIMIT 1")" = device_left ] || fail "the departure raised no alert"
+ok "the departure raised a device_left alert"
+if [ "$HAS_ANOMALY" = t ]; then
+	[ "$(sql "SELECT count(*) FROM sealpg.alerts a JOIN sealpg.seals s USING (seal_id)
+			  WHERE s.es_id = '$SEAL' AND a.details->>'cause' = 'device_left' AND a.state = 'open'")" = 1 ] ||
+		fail "an alert for the seal"
+	ok "the seal has an open alert in sealpg.alerts: its chip left"
+fi
 out=$($PSQL -v VERBOSITY=verbose -c '\set VERBOSITY verbose' -c "SELECT sealpg.require_token_present('$SEAL')" 2>&1)
 grep -q 'SE103' <<<"$out" || fail "SE103 expected: $out"
 ok "signing is refused with SE103 (token absent)"
 
 bench_cmd add smartseal-s1 session.pcap || fail "plug in the smart seal"
+if [ "$HAS_ANOMALY" != t ]; then
+	# without record_use the database takes no stamp, so none is acknowledged
+	wait_until 15 grep -q "the database did not take a record" "$BENCH_LOG" || fail "the session did not try"
+	[ "$(sql "SELECT count(*) FROM sealpg.device_records")" = 0 ] || fail "records stored without record_use"
+	ok "without anomaly detection (piece 50) the stamps stay on the device, unacknowledged"
+	echo "SKIP: stamps into uses and tampered records need anomaly detection (piece 50), not installed"
+	exit 0
+fi
 wait_until 15 sql_is "SELECT count(*) FROM sealpg.use_events u JOIN sealpg.seals s USING (seal_id)
 						  WHERE s.es_id = '$SEAL' AND u.device_id = 'SS-S1-000777'" 3 ||
 	fail "three stamps become uses"

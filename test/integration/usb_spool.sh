@@ -73,8 +73,8 @@ ok "the restarted agent replays the spool once the database answers"
 ok "in the order they happened"
 [ "$(sql "SELECT present FROM sealpg.device_presence WHERE serial = 'SC-A1-000042'")" = f ] || fail "presence"
 ok "the chip is known to be absent"
-[ "$(sql "SELECT count(*) FROM sealpg.alerts a JOIN sealpg.seals s USING (seal_id)
-		  WHERE s.es_id = '$SEAL' AND a.details->>'cause' = 'device_left'")" = 1 ] || fail "alert"
+[ "$(sql "SELECT alert_rule FROM sealpg.device_events WHERE host = '$HOST' AND event = 'left'")" = device_left ] ||
+	fail "alert"
 ok "and the seal has its alert"
 wait_until 5 test ! -s "$T/spool" || fail "the spool is emptied"
 status_has "spooled 0" && status_has "sent 2" || fail "USB_STATUS after the replay"
