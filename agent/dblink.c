@@ -486,12 +486,6 @@ run_session(PGconn *conn, const SessionJob *job)
 	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
 		key = PQunescapeBytea((const unsigned char *) PQgetvalue(res, 0, 0), &key_len);
 	PQclear(res);
-	if (key == NULL)
-	{
-		log_info("usb: smart seal \"%s\" has no public key registered for this host; "
-				 "its records stay on the device", job->serial);
-		return true;
-	}
 	link = usb_link_open(job->bus, job->address, err, sizeof(err));
 	if (link == NULL)
 	{
@@ -502,6 +496,25 @@ run_session(PGconn *conn, const SessionJob *job)
 	memset(&s, 0, sizeof(s));
 	s.exchange = usb_link_exchange;
 	s.exchange_ctx = link;
+	if (key == NULL)
+	{
+		/* not bound: say what an administrator needs to bind it */
+		s.expected_serial = job->serial;
+		if (ssp_read_info(&s))
+		{
+			char		hex[2 * SSP_PUBKEY_LEN + 1];
+
+			for (int i = 0; i < SSP_PUBKEY_LEN; i++)
+				snprintf(hex + 2 * i, 3, "%02x", s.info.public_key[i]);
+			log_info("usb: smart seal \"%s\" (%s, firmware %s) is not bound; its records stay on the "
+					 "device.  Its public key: %s", job->serial, s.info.model, s.info.firmware, hex);
+		}
+		else
+			log_warning("usb: smart seal \"%s\" is not bound and does not answer GET_INFO: %s",
+						job->serial, s.error);
+		usb_link_close(link);
+		return true;
+	}
 	s.submit = submit_record;
 	s.submit_ctx = &ctx;
 	s.expected_serial = job->serial;

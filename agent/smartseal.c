@@ -555,6 +555,30 @@ session_ack(SspSession *s, uint16_t tag, uint64_t seq, uint8_t *req, uint8_t *re
 	return true;
 }
 
+/* GET_INFO alone: fill s->info and check the serial; false on error. */
+bool
+ssp_read_info(SspSession *s)
+{
+	uint8_t		req[64];
+	uint8_t		resp[SSP_MAX_MESSAGE];
+	const uint8_t *body;
+	size_t		body_len;
+	const char *why = "";
+
+	s->stored = s->refused = 0;
+	s->error[0] = '\0';
+	if (!session_call(s, req, ssp_encode_get_info(req, sizeof(req), 1), SSP_INFO,
+					  resp, &body, &body_len))
+		return false;
+	if (!ssp_decode_info(body, body_len, &s->info, &why))
+		return session_fail(s, "malformed INFO: %s", why);
+	if (s->expected_serial != NULL && s->expected_serial[0] != '\0' &&
+		strcmp(s->expected_serial, s->info.serial) != 0)
+		return session_fail(s, "device reports serial \"%s\", unlike its USB descriptor",
+							s->info.serial);
+	return true;
+}
+
 /* Read, check, submit and acknowledge every pending record; false on error. */
 bool
 ssp_session_run(SspSession *s)
@@ -564,20 +588,11 @@ ssp_session_run(SspSession *s)
 	const uint8_t *body;
 	size_t		body_len;
 	const char *why = "";
-	uint16_t	tag = 1;
+	uint16_t	tag = 2;
 	uint64_t	from;
 
-	s->stored = s->refused = 0;
-	s->error[0] = '\0';
-	if (!session_call(s, req, ssp_encode_get_info(req, sizeof(req), tag++), SSP_INFO,
-					  resp, &body, &body_len))
+	if (!ssp_read_info(s))
 		return false;
-	if (!ssp_decode_info(body, body_len, &s->info, &why))
-		return session_fail(s, "malformed INFO: %s", why);
-	if (s->expected_serial != NULL && s->expected_serial[0] != '\0' &&
-		strcmp(s->expected_serial, s->info.serial) != 0)
-		return session_fail(s, "device reports serial \"%s\", unlike its USB descriptor",
-							s->info.serial);
 	if (s->public_key_len != SSP_PUBKEY_LEN ||
 		memcmp(s->public_key, s->info.public_key, SSP_PUBKEY_LEN) != 0)
 	{

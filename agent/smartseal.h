@@ -157,6 +157,8 @@ typedef struct SspSession
 	char		error[256];		/* why the session stopped early, or "" */
 } SspSession;
 
+/* GET_INFO alone (to show an unbound device's key); false on error. */
+extern bool ssp_read_info(SspSession *s);
 /* Read, check, submit and acknowledge every pending record; false on error. */
 extern bool ssp_session_run(SspSession *s);
 

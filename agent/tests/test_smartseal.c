@@ -352,6 +352,14 @@ test_sessions(Device *d)
 	ok = ssp_session_run(&s);
 	check(ok && s.stored == 0 && d->exchanges == 6, "a second session reads nothing twice");
 
+	run(d, &db, FAULT_NONE, d->pub, &s);
+	d->first_seq = 1;
+	d->exchanges = 0;
+	ok = ssp_read_info(&s);
+	check(ok && d->exchanges == 1 && memcmp(s.info.public_key, d->pub, SSP_PUBKEY_LEN) == 0 &&
+		  strcmp(s.info.model, "test-seal") == 0 && d->first_seq == 1,
+		  "GET_INFO alone shows an unbound device's key and leaves its records alone");
+
 	ok = run(d, &db, FAULT_BAD_SIGNATURE, d->pub, &s);
 	check(ok && db.refused == 1 && db.stored == N_RECORDS - 1,
 		  "a record altered after signing is refused, the others stored");
