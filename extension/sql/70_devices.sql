@@ -439,17 +439,21 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF NOT EXISTS (SELECT 1 FROM sealpg.devices d WHERE d.kind = 'chip' AND d.token_label = token_present.token_label) THEN
+	-- only chips of seals the caller may see count
+	IF NOT EXISTS (SELECT 1 FROM sealpg.devices d JOIN sealpg.seals s ON s.seal_id = d.seal_id
+					WHERE d.kind = 'chip' AND d.token_label = token_present.token_label
+					  AND sealpg.is_member(s.organisation_id)) THEN
 		RETURN NULL;			-- no chip bound: presence is not tracked for this token
 	END IF;
 	RETURN EXISTS (SELECT 1 FROM sealpg.devices d
+					 JOIN sealpg.seals s ON s.seal_id = d.seal_id
 					 JOIN sealpg.device_presence p ON p.kind = d.kind AND p.serial = d.serial
 					WHERE d.kind = 'chip' AND d.token_label = token_present.token_label
-					  AND p.present AND p.host = d.host);
+					  AND sealpg.is_member(s.organisation_id) AND p.present AND p.host = d.host);
 END
 $$;
 COMMENT ON FUNCTION sealpg.token_present(text) IS
-	'true when a chip bound with this token label is plugged into its host, false when none is, NULL when no chip is bound to the label';
+	'true when a chip bound with this token label (to a seal the caller may see) is plugged into its host, false when none is, NULL when no chip is bound to the label';
 
 CREATE FUNCTION sealpg.require_token_present(seal text) RETURNS void
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -460,7 +464,7 @@ DECLARE
 	chip record;
 BEGIN
 	SELECT * INTO s FROM sealpg.seals x WHERE x.es_id = seal;
-	IF NOT FOUND THEN
+	IF NOT FOUND OR NOT sealpg.is_member(s.organisation_id) THEN
 		RAISE EXCEPTION 'seal "%" does not exist', seal USING ERRCODE = 'SE007';
 	END IF;
 	-- the seal's chips: bound to it, or holding its token label

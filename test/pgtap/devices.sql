@@ -2,7 +2,7 @@
 -- privileges and row-level security of piece 70
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(47);
+SELECT plan(48);
 
 CREATE ROLE tap_dev_admin_a LOGIN IN ROLE sealpg_admin;
 CREATE ROLE tap_dev_admin_b LOGIN IN ROLE sealpg_admin;
@@ -48,6 +48,8 @@ SELECT lives_ok($$SELECT sealpg.create_organisation('TAP Dev Org B')$$, 'admin B
 SELECT throws_ok($$SELECT sealpg.bind_device('TAP-DEV-1', 'chip', 'SC-TAP-B', 'host-b')$$, 'SE301', NULL,
 	'admin B cannot bind devices to A''s seal');
 SELECT is((SELECT count(*) FROM sealpg.devices), 0::bigint, 'admin B sees none of A''s devices');
+SELECT throws_ok($$SELECT sealpg.require_token_present('TAP-DEV-1')$$, 'SE007', NULL,
+	'nor asks about the chip of A''s seal');
 RESET ROLE;
 
 SET LOCAL ROLE tap_dev_oper_a;
