@@ -24,7 +24,11 @@
  * database fails half-way.
  *
  * Lines: "at_us TAB kind TAB vid TAB pid TAB serial TAB event LF"; serials
- * are printable ASCII without backslash (usb.c), so no escaping is needed.
+ * are printable ASCII without backslash or space (usb.c), so no escaping
+ * is needed.  The start-up scan is a line with event "scan" whose serial
+ * field lists the serials found, separated by spaces; it is sent with
+ * sealpg.device_scan(...), which records as gone whatever the database
+ * believed plugged into this host but the scan did not find.
  *
  *-------------------------------------------------------------------------
  */
@@ -50,7 +54,7 @@
 #define BACKOFF_MIN_MS		500
 #define BACKOFF_MAX_MS		30000
 #define SESSION_RETRY_US	INT64_C(5000000)
-#define LINE_MAX_LEN		512
+#define LINE_MAX_LEN		(USB_MAX_DEVICES * (USB_MAX_SERIAL + 1) + 128)
 
 /* A smart seal waiting to be read. */
 typedef struct SessionJob
@@ -130,16 +134,23 @@ void
 dblink_event(UsbKind kind, uint16_t vid, uint16_t pid, const char *serial, const char *event,
 			 int64_t at_us)
 {
-	char		line[LINE_MAX_LEN];
+	char	   *line;
 	int			n;
 	struct stat st;
 
 	if (!dblink_running)
 		return;
-	n = snprintf(line, sizeof(line), "%" PRId64 "\t%s\t%u\t%u\t%s\t%s\n", at_us,
-				 usb_kind_name(kind), vid, pid, serial, event);
-	if (n < 0 || (size_t) n >= sizeof(line))
+	line = malloc(LINE_MAX_LEN);
+	if (line == NULL)
 	{
+		log_error("usb: out of memory; %s of %04x:%04x not spooled", event, vid, pid);
+		return;
+	}
+	n = snprintf(line, LINE_MAX_LEN, "%" PRId64 "\t%s\t%u\t%u\t%s\t%s\n", at_us,
+				 usb_kind_name(kind), vid, pid, serial, event);
+	if (n < 0 || n >= LINE_MAX_LEN)
+	{
+		free(line);
 		log_error("usb: event line too long; %s of %04x:%04x not spooled", event, vid, pid);
 		return;
 	}
@@ -148,6 +159,7 @@ dblink_event(UsbKind kind, uint16_t vid, uint16_t pid, const char *serial, const
 	{
 		status.dropped++;
 		pthread_mutex_unlock(&db_lock);
+		free(line);
 		log_error("usb: spool %s is full (%ld bytes); %s of %04x:%04x serial \"%s\" dropped",
 				  config->spool_path, config->spool_max_bytes, event, vid, pid, serial);
 		return;
@@ -156,6 +168,7 @@ dblink_event(UsbKind kind, uint16_t vid, uint16_t pid, const char *serial, const
 	{
 		status.dropped++;
 		pthread_mutex_unlock(&db_lock);
+		free(line);
 		log_error("usb: cannot write the spool %s: %s", config->spool_path, strerror(errno));
 		return;
 	}
@@ -163,6 +176,14 @@ dblink_event(UsbKind kind, uint16_t vid, uint16_t pid, const char *serial, const
 	db_wake = true;
 	pthread_cond_signal(&db_cond);
 	pthread_mutex_unlock(&db_lock);
+	free(line);
+}
+
+/* Spool the start-up scan: the serials of this kind found plugged in. */
+void
+dblink_scan(UsbKind kind, const char *serials, int64_t at_us)
+{
+	dblink_event(kind, 0, 0, serials, "scan", at_us);
 }
 
 /* Queue a reading session for a smart seal (replaces one for the same device). */
@@ -290,6 +311,15 @@ send_line(PGconn *conn, char *line)
 		return CALL_SKIP;
 	format_time(at_us, at, sizeof(at));
 	values[0] = config->host_name;
+	if (strcmp(field[5], "scan") == 0)
+	{
+		values[1] = field[1];
+		values[2] = field[4];
+		values[3] = at;
+		return db_call(conn, "SELECT sealpg.device_scan($1, $2, "
+					   "coalesce(pg_catalog.string_to_array(nullif($3, ''), ' '), '{}'), $4::timestamptz)",
+					   4, values, NULL);
+	}
 	values[1] = field[1];
 	values[2] = field[2];
 	values[3] = field[3];
@@ -304,7 +334,7 @@ send_line(PGconn *conn, char *line)
 static bool
 drain_spool(PGconn *conn)
 {
-	char		buf[8192];
+	static char buf[LINE_MAX_LEN + 1];	/* the database thread's alone */
 	struct stat st;
 
 	for (;;)
@@ -616,6 +646,7 @@ db_main(void *arg)
 	PGconn	   *conn = NULL;
 	int			backoff_ms = BACKOFF_MIN_MS;
 	int64_t		next_poll_us = 0;
+	int64_t		next_connect_us = 0;
 
 	(void) arg;
 	while (!atomic_load(&db_stopping))
@@ -623,7 +654,14 @@ db_main(void *arg)
 		struct timespec until;
 		int			wait_ms = 1000;
 
-		if (conn == NULL)
+		if (conn == NULL && usb_now_us() < next_connect_us)
+		{
+			/* woken by an event while backing off: it waits in the spool */
+			int64_t		left_ms = (next_connect_us - usb_now_us()) / 1000;
+
+			wait_ms = left_ms < 1 ? 1 : (int) left_ms;
+		}
+		else if (conn == NULL)
 		{
 			conn = db_connect();
 			pthread_mutex_lock(&db_lock);
@@ -634,6 +672,7 @@ db_main(void *arg)
 				log_warning("usb: database unreachable (%s); events wait in %s, retry in %d ms",
 							status.last_error, config->spool_path, backoff_ms);
 				wait_ms = backoff_ms;
+				next_connect_us = usb_now_us() + (int64_t) backoff_ms * 1000;
 				backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff_ms * 2;
 			}
 			else

@@ -52,11 +52,11 @@ typedef struct TableEntry
 	UsbPresent	p;
 } TableEntry;
 
-/* Work for the worker thread: an arrival or a departure. */
+/* Work for the worker thread: an arrival, a departure, or (dev NULL) the scan. */
 typedef struct UsbJob
 {
 	struct UsbJob *next;
-	libusb_device *dev;
+	libusb_device *dev;			/* NULL: the start-up scan is complete */
 	bool		arrived;
 	bool		initial;		/* found at start-up: "present" */
 	int64_t		at_us;
@@ -294,7 +294,7 @@ queue_job(libusb_device *dev, bool arrived, bool initial)
 				  arrived ? "arrival" : "departure");
 		return;
 	}
-	job->dev = libusb_ref_device(dev);
+	job->dev = dev ? libusb_ref_device(dev) : NULL;
 	job->arrived = arrived;
 	job->initial = initial;
 	job->at_us = usb_now_us();
@@ -338,8 +338,9 @@ clean_serial(char *s)
 
 /*
  * Read a device's serial number string descriptor into buf ("" if none).
- * A device that has just been plugged in may not answer yet: I/O and
- * pipe errors are retried a few times, a quarter of a second apart.
+ * A device that has just been plugged in may not answer yet (nor be open
+ * to us): I/O, pipe and no-device errors are retried a few times, a
+ * quarter of a second apart.
  */
 static void
 read_serial(libusb_device *dev, uint8_t index, char *buf, size_t buflen)
@@ -362,7 +363,7 @@ read_serial(libusb_device *dev, uint8_t index, char *buf, size_t buflen)
 			n = libusb_get_string_descriptor_ascii(h, index, raw, sizeof(raw) - 1);
 			libusb_close(h);
 		}
-		if (n >= 0 || (n != LIBUSB_ERROR_IO && n != LIBUSB_ERROR_PIPE))
+		if (n >= 0 || (n != LIBUSB_ERROR_IO && n != LIBUSB_ERROR_PIPE && n != LIBUSB_ERROR_NO_DEVICE))
 			break;
 	}
 	if (n < 0)
@@ -452,6 +453,48 @@ handle_departure(libusb_device *dev, int64_t at_us)
 	dblink_event(p.kind, p.vid, p.pid, p.serial, "left", at_us);
 }
 
+/*
+ * The devices found at start-up have all been handled: tell the database
+ * which serials of each kind are here, so that what it believes plugged in
+ * but is not (it left while no agent watched) is recorded as gone.
+ */
+static void
+report_scan(int64_t at_us)
+{
+	static char serials[USB_MAX_DEVICES * (USB_MAX_SERIAL + 1) + 1];
+	UsbPresent	devs[USB_MAX_DEVICES];
+	size_t		n = usb_snapshot(devs, USB_MAX_DEVICES);
+
+	if (n >= USB_MAX_DEVICES)
+	{
+		log_warning("usb: the device table is full; no start-up scan is reported");
+		return;
+	}
+	for (int kind = USB_KIND_CHIP; kind <= USB_KIND_SMARTSEAL; kind++)
+	{
+		size_t		len = 0;
+		bool		watched = false;
+
+		/* a kind this agent does not watch is not "gone" from its host */
+		for (int m = 0; m < config->n_matches; m++)
+			watched |= config->matches[m].kind == (UsbKind) kind;
+		if (!watched)
+			continue;
+
+		serials[0] = '\0';
+		for (size_t i = 0; i < n; i++)
+		{
+			if (devs[i].kind != (UsbKind) kind || devs[i].serial[0] == '\0')
+				continue;
+			if (len + strlen(devs[i].serial) + 2 > sizeof(serials))
+				break;			/* cannot happen: the buffer holds a full table */
+			len += (size_t) snprintf(serials + len, sizeof(serials) - len, "%s%s",
+									 len > 0 ? " " : "", devs[i].serial);
+		}
+		dblink_scan((UsbKind) kind, serials, at_us);
+	}
+}
+
 /* Worker thread: arrivals and departures, in the order they happened. */
 static void *
 worker_main(void *arg)
@@ -474,11 +517,14 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&job_lock);
 		if (job == NULL)
 			break;				/* stopping and nothing left */
-		if (job->arrived)
+		if (job->dev == NULL)
+			report_scan(job->at_us);
+		else if (job->arrived)
 			handle_arrival(job->dev, job->initial, job->at_us);
 		else
 			handle_departure(job->dev, job->at_us);
-		libusb_unref_device(job->dev);
+		if (job->dev != NULL)
+			libusb_unref_device(job->dev);
 		free(job);
 	}
 	return NULL;
@@ -566,6 +612,7 @@ usb_start(const UsbConfig *cfg)
 				queue_job(list[i], true, true);
 		}
 		libusb_free_device_list(list, 1);
+		queue_job(NULL, true, true);	/* then report the scan */
 	}
 	if (pthread_create(&event_thread, NULL, event_main, NULL) != 0)
 	{

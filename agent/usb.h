@@ -109,6 +109,7 @@ extern bool dblink_start(const UsbConfig *cfg);
 extern void dblink_stop(void);
 extern void dblink_event(UsbKind kind, uint16_t vid, uint16_t pid, const char *serial,
 						 const char *event, int64_t at_us);
+extern void dblink_scan(UsbKind kind, const char *serials, int64_t at_us);
 extern void dblink_read_smartseal(uint8_t bus, uint8_t address, const char *serial);
 extern void dblink_status(DbLinkStatus *out);
 extern int64_t usb_now_us(void);

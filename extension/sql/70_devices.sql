@@ -357,6 +357,34 @@ $$;
 COMMENT ON FUNCTION sealpg.device_event(text, text, integer, integer, text, text, timestamptz) IS
 	'records a USB presence event reported by an agent (idempotent); a bound device that leaves, turns up on another host or breaks the protocol raises an alert; sealpg_agent only';
 
+CREATE FUNCTION sealpg.device_scan(host text, kind text, serials text[], at timestamptz)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	k sealpg.device_kind := sealpg.check_device_ids(kind, NULL, host);
+	p sealpg.device_presence;
+	n integer := 0;
+BEGIN
+	IF serials IS NULL OR at IS NULL OR NOT pg_catalog.isfinite(at) OR at > pg_catalog.now() + interval '1 day' THEN
+		RAISE EXCEPTION 'a scan needs the serials found and a plausible time' USING ERRCODE = '22023';
+	END IF;
+	-- what the database believes is plugged into this host but the scan did not find
+	-- left while the agent was not watching: record the departure as of the scan
+	FOR p IN SELECT * FROM sealpg.device_presence x
+			  WHERE x.host = device_scan.host AND x.kind = k AND x.present AND x.since < at
+				AND NOT x.serial = ANY (serials)
+	LOOP
+		PERFORM sealpg.device_event(host, kind, p.vid, p.pid, p.serial, 'left', at);
+		n := n + 1;
+	END LOOP;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION sealpg.device_scan(text, text, text[], timestamptz) IS
+	'what an agent found at start: devices of that kind believed plugged into the host but not found are recorded as left (with their alerts); returns how many; sealpg_agent only';
+
 CREATE FUNCTION sealpg.device_public_key(host text, serial text) RETURNS bytea
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -498,6 +526,7 @@ REVOKE ALL ON FUNCTION
 	sealpg.bind_device(text, text, text, text, bytea, text),
 	sealpg.unbind_device(text, text, text),
 	sealpg.device_event(text, text, integer, integer, text, text, timestamptz),
+	sealpg.device_scan(text, text, text[], timestamptz),
 	sealpg.device_public_key(text, text),
 	sealpg.device_record(text, text, bigint, timestamptz, double precision, double precision,
 		real, real, text, bytea, bytea, boolean),
@@ -510,6 +539,7 @@ GRANT EXECUTE ON FUNCTION
 	TO sealpg_admin;
 GRANT EXECUTE ON FUNCTION
 	sealpg.device_event(text, text, integer, integer, text, text, timestamptz),
+	sealpg.device_scan(text, text, text[], timestamptz),
 	sealpg.device_public_key(text, text),
 	sealpg.device_record(text, text, bigint, timestamptz, double precision, double precision,
 		real, real, text, bytea, bytea, boolean)

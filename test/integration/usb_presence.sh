@@ -32,6 +32,7 @@ why=$(usb_unusable)
 $PSQL >/dev/null <<SQL || fail "set-up"
 SET client_min_messages = warning;
 DELETE FROM sealpg.devices WHERE serial IN ('SC-A1-000042', 'SS-S1-000777');
+DELETE FROM sealpg.device_presence WHERE serial IN ('SC-A1-000042', 'SS-S1-000777');
 SELECT to_regclass('sealpg.use_events') IS NOT NULL AS has_anomaly \gset
 \if :has_anomaly
 DELETE FROM sealpg.use_events WHERE device_id = 'SS-S1-000777';

@@ -31,6 +31,7 @@ why=$(usb_unusable)
 $PSQL >/dev/null <<SQL || fail "set-up"
 SET client_min_messages = warning;
 DELETE FROM sealpg.devices WHERE serial = 'SC-A1-000042';
+DELETE FROM sealpg.device_presence WHERE serial = 'SC-A1-000042';
 SELECT sealpg.create_organisation('IT USB Spool Org $$') AS org \gset
 SELECT sealpg.create_seal('$SEAL', 'USB spool seal', 'finance', :'org', now() + interval '1 day');
 SELECT sealpg.bind_device('$SEAL', 'chip', 'SC-A1-000042', '$HOST');
@@ -49,17 +50,18 @@ start_agent() {
 # 1. the database is away: the chip comes and goes
 start_agent bench1
 bench_cmd add sealchip-a1 serial.pcap || fail "plug in the chip"
-wait_until 10 status_has "spooled 1" || fail "arrival spooled"
+# the start-up scan (nothing here) is the first line, then the chip's events
+wait_until 10 status_has "spooled 2" || fail "arrival spooled"
 bench_cmd remove sealchip-a1 || fail "pull out the chip"
-wait_until 10 status_has "spooled 2" || fail "departure spooled"
+wait_until 10 status_has "spooled 3" || fail "departure spooled"
 status_has "database disconnected" || fail "the agent believes it is connected"
 ok "with the database unreachable, arrival and departure wait in the spool"
 [ "$(sql "SELECT count(*) FROM sealpg.device_events WHERE host = '$HOST'")" = 0 ] || fail "nothing may arrive yet"
 
 # 2. the agent stops: the spool stays on disk
 bench_stop
-[ "$(wc -l <"$T/spool")" -eq 2 ] || fail "the spool holds 2 lines after the agent stopped"
-[ "$(cut -f6 "$T/spool" | tr '\n' ' ')" = "arrived left " ] || fail "spool order: $(cat "$T/spool")"
+[ "$(wc -l <"$T/spool")" -eq 3 ] || fail "the spool holds 3 lines after the agent stopped"
+[ "$(cut -f6 "$T/spool" | tr '\n' ' ')" = "scan arrived left " ] || fail "spool order: $(cat "$T/spool")"
 ok "the agent stopped; the spool keeps both events in order"
 
 # 3. a new agent, and the database answers again
@@ -77,7 +79,7 @@ ok "the chip is known to be absent"
 	fail "alert"
 ok "and the seal has its alert"
 wait_until 5 test ! -s "$T/spool" || fail "the spool is emptied"
-status_has "spooled 0" && status_has "sent 2" || fail "USB_STATUS after the replay"
+status_has "spooled 0" && status_has "sent 4" || fail "USB_STATUS after the replay"
 ok "the spool is empty again"
 
 # 4. replaying the same lines again (a crash before truncation) stores nothing twice
@@ -89,4 +91,18 @@ start_agent bench3
 wait_until 10 test ! -s "$T/spool" || fail "the replayed line is sent"
 [ "$(sql "SELECT count(*) FROM sealpg.device_events WHERE host = '$HOST'")" = 2 ] || fail "stored twice"
 ok "a line replayed twice is stored once"
+
+# 5. a chip that leaves while no agent watches is recorded as gone at the next start
+bench_stop
+start_agent bench4
+bench_cmd add sealchip-a1 serial.pcap || fail "plug in the chip again"
+wait_until 15 sql_is "SELECT present FROM sealpg.device_presence WHERE serial = 'SC-A1-000042' AND host = '$HOST'" t ||
+	fail "the chip is back"
+bench_stop
+start_agent bench5
+wait_until 15 sql_is "SELECT present FROM sealpg.device_presence WHERE serial = 'SC-A1-000042'" f ||
+	fail "the start-up scan records the chip gone"
+[ "$(sql "SELECT count(*) FROM sealpg.device_events WHERE host = '$HOST' AND event = 'left' AND alert_rule = 'device_left'")" = 2 ] ||
+	fail "the scan's departure raised an alert"
+ok "a chip pulled out while no agent watched is found gone by the next agent's start-up scan, with its alert"
 echo "all spool checks passed"

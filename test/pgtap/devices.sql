@@ -2,7 +2,7 @@
 -- privileges and row-level security of piece 70
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS pgtap;
-SELECT plan(48);
+SELECT plan(51);
 
 CREATE ROLE tap_dev_admin_a LOGIN IN ROLE sealpg_admin;
 CREATE ROLE tap_dev_admin_b LOGIN IN ROLE sealpg_admin;
@@ -154,6 +154,15 @@ SELECT skip('anomaly detection (piece 50) is not installed', 1);
 \endif
 SELECT throws_ok($$SELECT sealpg.require_token_present('TAP-DEV-1')$$, 'SE103', NULL,
 	'and signing is refused with SE103 while it is there');
+
+-- an agent's start-up scan misses the chip on host-x: it left meanwhile
+SET LOCAL ROLE sealpg_agent;
+SELECT is(sealpg.device_scan('host-x', 'chip', '{}', now() - interval '10 minutes'), 1,
+	'a start-up scan of host-x without the chip records its departure');
+SELECT is(sealpg.device_scan('host-x', 'chip', '{}', now() - interval '5 minutes'), 0,
+	'a second scan has nothing more to record');
+RESET ROLE;
+SELECT is((SELECT present FROM sealpg.device_presence WHERE serial = 'SC-TAP-1'), false, 'the chip is absent');
 
 -- malformed reports
 SET LOCAL ROLE sealpg_agent;
