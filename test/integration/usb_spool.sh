@@ -61,7 +61,11 @@ ok "with the database unreachable, arrival and departure wait in the spool"
 # 2. the agent stops: the spool stays on disk
 bench_stop
 [ "$(wc -l <"$T/spool")" -eq 3 ] || fail "the spool holds 3 lines after the agent stopped"
-[ "$(cut -f6 "$T/spool" | tr '\n' ' ')" = "scan arrived left " ] || fail "spool order: $(cat "$T/spool")"
+# (the chip may be found by the agent's first listing, "present", or arrive after it)
+case "$(cut -f6 "$T/spool" | tr '\n' ' ')" in
+	"scan arrived left " | "present scan left ") ;;
+	*) fail "spool order: $(cat "$T/spool")" ;;
+esac
 ok "the agent stopped; the spool keeps both events in order"
 
 # 3. a new agent, and the database answers again
@@ -70,8 +74,10 @@ start_agent bench2
 wait_until 20 sql_is "SELECT count(*) FROM sealpg.device_events WHERE host = '$HOST'" 2 ||
 	fail "the spooled events reach the database"
 ok "the restarted agent replays the spool once the database answers"
-[ "$(sql "SELECT string_agg(event, ' ' ORDER BY event_id) FROM sealpg.device_events WHERE host = '$HOST'")" = "arrived left" ] ||
-	fail "replayed in order"
+case "$(sql "SELECT string_agg(event, ' ' ORDER BY event_id) FROM sealpg.device_events WHERE host = '$HOST'")" in
+	"arrived left" | "present left") ;;
+	*) fail "replayed in order" ;;
+esac
 ok "in the order they happened"
 [ "$(sql "SELECT present FROM sealpg.device_presence WHERE serial = 'SC-A1-000042'")" = f ] || fail "presence"
 ok "the chip is known to be absent"
@@ -83,8 +89,9 @@ status_has "spooled 0" && status_has "sent 4" || fail "USB_STATUS after the repl
 ok "the spool is empty again"
 
 # 4. replaying the same lines again (a crash before truncation) stores nothing twice
-printf '%s\n' "$(sql "SELECT (extract(epoch FROM occurred_at) * 1000000)::bigint FROM sealpg.device_events WHERE host = '$HOST' AND event = 'arrived'")" |
-	awk -v OFS='\t' '{ print $1, "chip", 4617, 5, "SC-A1-000042", "arrived" }' >"$T/replay-line"
+printf '%s\n' "$(sql "SELECT (extract(epoch FROM occurred_at) * 1000000)::bigint FROM sealpg.device_events WHERE host = '$HOST' ORDER BY event_id LIMIT 1")" |
+	awk -v OFS='\t' -v ev="$(sql "SELECT event FROM sealpg.device_events WHERE host = '$HOST' ORDER BY event_id LIMIT 1")" \
+		'{ print $1, "chip", 4617, 5, "SC-A1-000042", ev }' >"$T/replay-line"
 bench_stop
 cp "$T/replay-line" "$T/spool"
 start_agent bench3
