@@ -483,7 +483,11 @@ $$;
 COMMENT ON FUNCTION sealpg.token_present(text) IS
 	'true when a chip bound with this token label (to a seal the caller may see) is plugged into its host, false when none is, NULL when no chip is bound to the label';
 
-CREATE FUNCTION sealpg.require_token_present(seal text) RETURNS void
+-- chip_absence(seal_id): why the seal's bound chip is not usable now
+-- (detail and hint), or NULLs when it is plugged into its host or the
+-- seal has no bound chip.  sealpg.sign() (C, SECURITY DEFINER) asks it
+-- under the seal's row lock, after its own checks of who may sign.
+CREATE FUNCTION sealpg.chip_absence(seal_id uuid, OUT detail text, OUT hint text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -491,10 +495,7 @@ DECLARE
 	s sealpg.seals;
 	chip record;
 BEGIN
-	SELECT * INTO s FROM sealpg.seals x WHERE x.es_id = seal;
-	IF NOT FOUND OR NOT sealpg.is_member(s.organisation_id) THEN
-		RAISE EXCEPTION 'seal "%" does not exist', seal USING ERRCODE = 'SE007';
-	END IF;
+	SELECT * INTO s FROM sealpg.seals x WHERE x.seal_id = chip_absence.seal_id;
 	-- the seal's chips: bound to it, or holding its token label
 	SELECT d.serial, d.host, p.host AS seen_host, p.present, p.since INTO chip
 	  FROM sealpg.devices d
@@ -505,20 +506,43 @@ BEGIN
 	IF NOT FOUND OR (chip.present AND chip.seen_host = chip.host) THEN
 		RETURN;
 	END IF;
-	RAISE EXCEPTION 'the security chip of seal "%" is not present', seal
-		USING ERRCODE = 'SE103',
-			  DETAIL = CASE WHEN chip.since IS NULL
-							THEN pg_catalog.format('Chip %s has not been reported on host %s.', chip.serial, chip.host)
-							WHEN chip.present
-							THEN pg_catalog.format('Chip %s is plugged into host %s, not into %s where it belongs.',
-												   chip.serial, chip.seen_host, chip.host)
-							ELSE pg_catalog.format('Chip %s left host %s at %s.', chip.serial, chip.seen_host, chip.since)
-					   END,
-			  HINT = pg_catalog.format('Plug the chip into host %s; its agent reports it within seconds.', chip.host);
+	detail := CASE WHEN chip.since IS NULL
+				   THEN pg_catalog.format('Chip %s has not been reported on host %s.', chip.serial, chip.host)
+				   WHEN chip.present
+				   THEN pg_catalog.format('Chip %s is plugged into host %s, not into %s where it belongs.',
+										  chip.serial, chip.seen_host, chip.host)
+				   ELSE pg_catalog.format('Chip %s left host %s at %s.', chip.serial, chip.seen_host, chip.since)
+			  END;
+	hint := pg_catalog.format('Plug the chip into host %s; its agent reports it within seconds.', chip.host);
+END
+$$;
+COMMENT ON FUNCTION sealpg.chip_absence(uuid) IS
+	'why the seal''s bound security chip is not plugged into its host (detail, hint), or NULLs when it is or none is bound (internal: sign() asks it)';
+REVOKE ALL ON FUNCTION sealpg.chip_absence(uuid) FROM PUBLIC;	-- internal
+
+CREATE FUNCTION sealpg.require_token_present(seal text) RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s sealpg.seals;
+	why record;
+BEGIN
+	SELECT * INTO s FROM sealpg.seals x WHERE x.es_id = seal;
+	IF NOT FOUND OR NOT (sealpg.is_member(s.organisation_id) OR
+						 EXISTS (SELECT 1 FROM sealpg.seal_operators o
+								  WHERE o.seal_id = s.seal_id AND o.operator = sealpg.caller())) THEN
+		RAISE EXCEPTION 'seal "%" does not exist', seal USING ERRCODE = 'SE007';
+	END IF;
+	SELECT * INTO why FROM sealpg.chip_absence(s.seal_id);
+	IF why.detail IS NOT NULL THEN
+		RAISE EXCEPTION 'the security chip of seal "%" is not present', seal
+			USING ERRCODE = 'SE103', DETAIL = why.detail, HINT = why.hint;
+	END IF;
 END
 $$;
 COMMENT ON FUNCTION sealpg.require_token_present(text) IS
-	'raises SE103 (token absent) when the seal has a bound security chip that is not plugged into its host; signing calls it under the seal''s row lock';
+	'raises SE103 (token absent) when the seal has a bound security chip that is not plugged into its host (sealpg.sign() refuses the same way); members of its organisation and its operators';
 
 -- Every function is refused to PUBLIC (PostgreSQL grants EXECUTE to
 -- PUBLIC by default) and granted to the roles that need it.

@@ -21,7 +21,7 @@ else
 	demo_value "SELECT sealpg.create_seal('ES-ACME-BER-01', 'Acme Trading Berlin office seal', 'contract', '$D_ORG',
 		valid_from => '2025-11-01', valid_until => now() + interval '2 years', time_zone => 'Europe/Berlin',
 		home_latitude => 52.52, home_longitude => 13.405, home_radius_m => 500)" >/dev/null
-	demo_value "UPDATE sealpg.seals SET token_label = 'sealpg-seals' WHERE es_id = 'ES-ACME-BER-01'" >/dev/null
+	demo_value "UPDATE sealpg.seals SET token_label = 'acme-berlin-chip' WHERE es_id = 'ES-ACME-BER-01'" >/dev/null
 	echo "  the administrator binds the seal's chip and its smart seal (with the smart seal's public key) to the office PC:"
 	demo_value "SELECT sealpg.bind_device('ES-ACME-BER-01', 'chip', 'SC-A1-000042', 'office-pc-7')" >/dev/null
 	demo_value "SELECT sealpg.bind_device('ES-ACME-BER-01', 'smartseal', 'SS-S1-000777', 'office-pc-7',
