@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "token.h"
+#include "usb.h"
 
 #define AGENT_VERSION_STRING	"sealpg-agent 1.0"
 #define AGENT_MAX_ALLOW_UIDS	32
@@ -34,6 +35,7 @@ typedef struct AgentConfig
 	LogLevel	log_level;
 	int			io_timeout_ms;	/* per frame, once its first byte arrived */
 	int			max_clients;
+	UsbConfig	usb;			/* USB presence and the database link (usb.c) */
 } AgentConfig;
 
 /* Per-connection state seen by the request handlers. */

@@ -6,7 +6,7 @@
  *	  ERROR frame).  Handlers never see raw sockets.
  *
  * A connection must complete HELLO before any other request.  Unknown
- * types (including the ones reserved for USB presence) are answered with
+ * types (including the unused part of the USB range) are answered with
  * UNKNOWN_TYPE; the connection stays usable.
  *
  *-------------------------------------------------------------------------
@@ -17,6 +17,7 @@
 
 #include "agent.h"
 #include "frame.h"
+#include "usb.h"
 
 /* Encode an ERROR frame and log it at debug level. */
 static size_t
@@ -220,6 +221,10 @@ handle_request(ConnState *cs, uint8_t type, const uint8_t *body, size_t len,
 		case SEALPG_REQ_PUBKEY:
 		case SEALPG_REQ_KEYATTRS:
 			return handle_keyref(cs, type, body, len, out, cap);
+		case SEALPG_REQ_USB_LIST:
+			return usb_handle_list(body, len, out, cap);
+		case SEALPG_REQ_USB_STATUS:
+			return usb_handle_status(body, len, out, cap);
 		default:
 			break;
 	}

@@ -48,6 +48,12 @@ usage(FILE *f)
 			"  --pid-file PATH      write the daemon's pid there\n"
 			"  --io-timeout MS      time allowed to complete a started frame (default 10000)\n"
 			"  --max-clients N      concurrent connections (default 256)\n"
+			"  --usb-device VID:PID:KIND  watch this USB device; KIND is chip or smartseal (repeatable)\n"
+			"  --db CONNSTR         database for presence events and smart-seal records (role sealpg_agent)\n"
+			"  --host-name NAME     this host's name in device events (default: the host name)\n"
+			"  --usb-spool PATH     event spool while the database is away (default: beside the socket)\n"
+			"  --usb-spool-max N    spool size limit in bytes (default 64 MiB)\n"
+			"  --smartseal-poll SEC read smart seals every SEC seconds; 0: at arrival only (default 30)\n"
 			"  --help               this text\n");
 }
 
@@ -177,8 +183,15 @@ apply_setting(AgentConfig *cfg, const char *key, const char *value, const char *
 	}
 	else
 	{
-		fprintf(stderr, "sealpg-agent: %s: unknown setting \"%s\"\n", where, key);
-		return false;
+		int			rc = usb_apply_setting(&cfg->usb, name, value, where);
+
+		if (rc < 0)
+			return false;
+		if (rc == 0)
+		{
+			fprintf(stderr, "sealpg-agent: %s: unknown setting \"%s\"\n", where, key);
+			return false;
+		}
 	}
 	return true;
 }
@@ -254,6 +267,12 @@ parse_args(AgentConfig *cfg, int argc, char **argv)
 		{"pid-file", required_argument, NULL, 'P'},
 		{"io-timeout", required_argument, NULL, 't'},
 		{"max-clients", required_argument, NULL, 'n'},
+		{"usb-device", required_argument, NULL, 'U'},
+		{"db", required_argument, NULL, 'D'},
+		{"host-name", required_argument, NULL, 'H'},
+		{"usb-spool", required_argument, NULL, 'S'},
+		{"usb-spool-max", required_argument, NULL, 'M'},
+		{"smartseal-poll", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -308,6 +327,24 @@ parse_args(AgentConfig *cfg, int argc, char **argv)
 			case 'n':
 				name = "max-clients";
 				break;
+			case 'U':
+				name = "usb-device";
+				break;
+			case 'D':
+				name = "db";
+				break;
+			case 'H':
+				name = "host-name";
+				break;
+			case 'S':
+				name = "usb-spool";
+				break;
+			case 'M':
+				name = "usb-spool-max";
+				break;
+			case 'R':
+				name = "smartseal-poll";
+				break;
 			case 'h':
 				usage(stdout);
 				exit(0);
@@ -327,6 +364,7 @@ parse_args(AgentConfig *cfg, int argc, char **argv)
 		set_string(&cfg->socket_path, DEFAULT_SOCKET);
 	if (cfg->module_path == NULL)
 		set_string(&cfg->module_path, DEFAULT_MODULE);
+	usb_config_finish(&cfg->usb, cfg->socket_path);
 	if (cfg->n_allow_uids == 0)
 	{
 		struct passwd *pw = getpwnam("postgres");
@@ -432,6 +470,7 @@ main(int argc, char **argv)
 	cfg.log_level = LOG_LEVEL_INFO;
 	cfg.io_timeout_ms = 10000;
 	cfg.max_clients = 256;
+	cfg.usb.poll_seconds = 30;
 	if (!parse_args(&cfg, argc, argv))
 		return 2;
 	log_setup(cfg.log_level, false);
@@ -496,9 +535,12 @@ main(int argc, char **argv)
 	}
 	for (int i = 0; i < cfg.n_allow_uids; i++)
 		log_info("allowing peer uid %d", (int) cfg.allow_uids[i]);
+	if (!usb_start(&cfg.usb))
+		log_error("USB presence could not start; the agent serves without it");
 	daemon_ready(ready_fd);
 
 	rc = server_run(&cfg, listen_fd, signal_fd);
+	usb_stop();
 	if (rc == 0)
 		token_module_unload();
 	else
@@ -511,6 +553,7 @@ main(int argc, char **argv)
 	free(cfg.module_path);
 	free(cfg.pin_file);
 	free(cfg.pid_file);
+	usb_config_free(&cfg.usb);
 	log_info("stopped");
 	return rc == 0 ? 0 : 1;
 }

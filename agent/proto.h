@@ -38,12 +38,14 @@
 #define SEALPG_REQ_KEYATTRS			0x06
 
 /*
- * 0x10..0x1F are reserved for USB presence requests (USB_LIST, USB_WATCH,
- * USB_EVENT, ...), defined by a later protocol revision.  The agent of
- * this version answers them with SEALPG_ERR_UNKNOWN_TYPE.
+ * 0x10..0x1F are reserved for USB presence requests.  USB_LIST and
+ * USB_STATUS are defined (usb.c); the rest of the range is answered with
+ * SEALPG_ERR_UNKNOWN_TYPE.
  */
 #define SEALPG_REQ_RESERVED_USB_FIRST	0x10
 #define SEALPG_REQ_RESERVED_USB_LAST	0x1F
+#define SEALPG_REQ_USB_LIST			0x10
+#define SEALPG_REQ_USB_STATUS		0x11
 
 /* ---- response types (agent -> client): request type | 0x80 ---- */
 #define SEALPG_RESP_FLAG			0x80
@@ -53,7 +55,13 @@
 #define SEALPG_RESP_SIGN			(SEALPG_REQ_SIGN | SEALPG_RESP_FLAG)
 #define SEALPG_RESP_PUBKEY			(SEALPG_REQ_PUBKEY | SEALPG_RESP_FLAG)
 #define SEALPG_RESP_KEYATTRS		(SEALPG_REQ_KEYATTRS | SEALPG_RESP_FLAG)
+#define SEALPG_RESP_USB_LIST		(SEALPG_REQ_USB_LIST | SEALPG_RESP_FLAG)
+#define SEALPG_RESP_USB_STATUS		(SEALPG_REQ_USB_STATUS | SEALPG_RESP_FLAG)
 #define SEALPG_RESP_ERROR			0xFF
+
+/* ---- device kinds (USB_LIST response) ---- */
+#define SEALPG_USB_KIND_CHIP		1
+#define SEALPG_USB_KIND_SMARTSEAL	2
 
 /* ---- error codes carried by an ERROR frame ---- */
 #define SEALPG_ERR_BAD_FRAME		1	/* malformed body or header */

@@ -110,6 +110,7 @@ static SPIPlanPtr grant_tid_plan = NULL;
 static SPIPlanPtr uses_plan = NULL;
 static SPIPlanPtr uses_tid_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
+static SPIPlanPtr chip_plan = NULL;
 
 /* ---------------------------------------------------------------------
  * Refusals
@@ -327,6 +328,29 @@ static Datum
 col(int n, bool *isnull)
 {
 	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, n, isnull);
+}
+
+/*
+ * A seal whose security chip is bound to a host (piece 70, devices) signs
+ * only while the agent reports the chip plugged into that host: SE103,
+ * recorded like any refusal, otherwise.  Seals without a bound chip pass.
+ */
+static void
+check_chip_present(const SignAttempt *a, Datum seal_id)
+{
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1];
+	char	   *detail;
+
+	values[0] = seal_id;
+	prepare_once(&chip_plan, "SELECT detail, hint FROM sealpg.chip_absence($1)", 1, types);
+	if (SPI_execute_plan(chip_plan, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not check the seal's security chip");
+	detail = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (detail != NULL)
+		refuse(a, ERRCODE_SEAL_TOKEN_ABSENT,
+			   psprintf("the security chip of seal \"%s\" is not present", a->es_id), detail,
+			   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 }
 
 /*
@@ -585,6 +609,7 @@ sealpg_sign(PG_FUNCTION_ARGS)
 						timestamptz_to_str(valid_from > not_before ? valid_from : not_before)),
 			   NULL);
 	check_grant(&a, seal_id);
+	check_chip_present(&a, seal_id);
 
 	/* the document's digest, computed here once */
 	if (!EVP_Digest(VARDATA_ANY(document), VARSIZE_ANY_EXHDR(document), digest, &digest_len,

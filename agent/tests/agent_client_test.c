@@ -507,10 +507,12 @@ run_full(const char *token, const char *nopin_token)
 	check(expect_error(fd, req, 6, SEALPG_ERR_BAD_FRAME), "LIST_TOKENS with a body -> BAD_FRAME");
 	{
 		uint8_t		unk[5] = {0, 0, 0, 1, 0x42};
-		uint8_t		usb[7] = {0, 0, 0, 3, SEALPG_REQ_RESERVED_USB_FIRST, 1, 2};
+		uint8_t		usb[7] = {0, 0, 0, 3, SEALPG_REQ_RESERVED_USB_LAST, 1, 2};
+		uint8_t		usb_list_body[7] = {0, 0, 0, 3, SEALPG_REQ_USB_LIST, 1, 2};
 
 		check(expect_error(fd, unk, 5, SEALPG_ERR_UNKNOWN_TYPE), "unknown type 0x42 -> UNKNOWN_TYPE");
-		check(expect_error(fd, usb, 7, SEALPG_ERR_UNKNOWN_TYPE), "reserved USB type 0x10 -> UNKNOWN_TYPE");
+		check(expect_error(fd, usb, 7, SEALPG_ERR_UNKNOWN_TYPE), "unused USB type 0x1f -> UNKNOWN_TYPE");
+		check(expect_error(fd, usb_list_body, 7, SEALPG_ERR_BAD_FRAME), "USB_LIST with a body -> BAD_FRAME");
 		check(expect_error(fd, (const uint8_t *) "\0\0\0\1\x81", 5, SEALPG_ERR_UNKNOWN_TYPE),
 			  "a response type sent as a request -> UNKNOWN_TYPE");
 	}

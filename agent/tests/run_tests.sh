@@ -87,6 +87,12 @@ echo "# unit tests (frame codec)"
 cat "$T/unit.out"
 add_counts "$T/unit.out" "unit tests"
 
+# ---- unit tests of the smart-seal protocol (emulated device, no USB) ----
+echo "# unit tests (smart-seal protocol)"
+"$HERE/test_smartseal" >"$T/ssp.out" 2>&1
+cat "$T/ssp.out"
+add_counts "$T/ssp.out" "smart-seal unit tests"
+
 # ---- integration tests ----
 if ! command -v softhsm2-util >/dev/null 2>&1 || [ ! -r "$MODULE" ]; then
 	skip "integration tests: softhsm2-util or $MODULE missing"
