@@ -19,6 +19,14 @@
  * session turns out to be dead (token removed, session closed, login lost)
  * it is dropped and the operation is tried once more from the label.
  *
+ * SIGN also remembers, per connection, the private-key handles it found
+ * (keyed by token label and CKA_ID, tied to the session they were found
+ * on): looking a key up again costs SoftHSM2's file store a re-read of the
+ * token's object files, ~1 ms per request once a token holds a few hundred
+ * keys.  A session that is dropped or replaced takes its keys with it; a
+ * handle the token no longer knows is forgotten and looked up once more.
+ * KEYGEN and KEYATTRS/PUBKEY always read the token afresh.
+ *
  *-------------------------------------------------------------------------
  */
 #include <dlfcn.h>
@@ -43,6 +51,7 @@
 #include "token.h"
 
 #define MAX_CACHED_SESSIONS	8
+#define MAX_CACHED_KEYS		64
 #define MAX_PINS			64
 
 /* DER of the named-curve OIDs used in CKA_EC_PARAMS. */
@@ -58,9 +67,28 @@ typedef struct CachedSession
 	unsigned long last_use;
 } CachedSession;
 
+/* A private key found on one of the connection's sessions. */
+typedef struct CachedKey
+{
+	bool		used;
+	char		label[SEALPG_MAX_LABEL + 1];
+	CK_SESSION_HANDLE session;
+	uint8_t		id[SEALPG_MAX_KEY_ID];
+	size_t		id_len;
+	CK_OBJECT_HANDLE obj;
+	uint8_t		alg;
+	unsigned long last_use;
+} CachedKey;
+
+/*
+ * Everything one connection keeps between requests.  A connection is served
+ * by one thread only and this struct is never shared, so neither the
+ * sessions nor the key handles below need a lock.
+ */
 struct TokenSessions
 {
 	CachedSession slots[MAX_CACHED_SESSIONS];
+	CachedKey	keys[MAX_CACHED_KEYS];
 	unsigned long clock;
 };
 
@@ -127,6 +155,8 @@ ckr_name(CK_RV rv)
 			return "CKR_KEY_HANDLE_INVALID";
 		case CKR_KEY_TYPE_INCONSISTENT:
 			return "CKR_KEY_TYPE_INCONSISTENT";
+		case CKR_OBJECT_HANDLE_INVALID:
+			return "CKR_OBJECT_HANDLE_INVALID";
 		case CKR_MECHANISM_INVALID:
 			return "CKR_MECHANISM_INVALID";
 		case CKR_MECHANISM_PARAM_INVALID:
@@ -386,7 +416,16 @@ token_sessions_free(TokenSessions *ts)
 	free(ts);
 }
 
-/* Forget (and close) the cached session of a token. */
+/* Forget every key handle found on a token's session. */
+static void
+forget_keys(TokenSessions *ts, const char *label)
+{
+	for (int i = 0; i < MAX_CACHED_KEYS; i++)
+		if (ts->keys[i].used && strcmp(ts->keys[i].label, label) == 0)
+			ts->keys[i].used = false;
+}
+
+/* Forget (and close) the cached session of a token, and its keys. */
 static void
 drop_session(TokenSessions *ts, const char *label)
 {
@@ -398,6 +437,57 @@ drop_session(TokenSessions *ts, const char *label)
 			ts->slots[i].used = false;
 		}
 	}
+	forget_keys(ts, label);
+}
+
+/* The cached handle of a key on this session, or NULL. */
+static CachedKey *
+lookup_key(TokenSessions *ts, const char *label, CK_SESSION_HANDLE h,
+		   const uint8_t *id, size_t id_len)
+{
+	for (int i = 0; i < MAX_CACHED_KEYS; i++)
+	{
+		CachedKey  *k = &ts->keys[i];
+
+		if (k->used && k->session == h && k->id_len == id_len &&
+			memcmp(k->id, id, id_len) == 0 && strcmp(k->label, label) == 0)
+		{
+			k->last_use = ++ts->clock;
+			return k;
+		}
+	}
+	return NULL;
+}
+
+/* Remember a key handle, replacing the least recently used entry. */
+static void
+remember_key(TokenSessions *ts, const char *label, CK_SESSION_HANDLE h,
+			 const uint8_t *id, size_t id_len, CK_OBJECT_HANDLE obj, uint8_t alg)
+{
+	CachedKey  *victim = &ts->keys[0];
+
+	if (id_len > sizeof(victim->id))
+		return;
+	for (int i = 0; i < MAX_CACHED_KEYS; i++)
+	{
+		CachedKey  *k = &ts->keys[i];
+
+		if (!k->used)
+		{
+			victim = k;
+			break;
+		}
+		if (k->last_use < victim->last_use)
+			victim = k;
+	}
+	victim->used = true;
+	snprintf(victim->label, sizeof(victim->label), "%s", label);
+	victim->session = h;
+	memcpy(victim->id, id, id_len);
+	victim->id_len = id_len;
+	victim->obj = obj;
+	victim->alg = alg;
+	victim->last_use = ++ts->clock;
 }
 
 /* Find the slot holding the token with this label. */
@@ -527,7 +617,10 @@ get_session(TokenSessions *ts, const char *label, CK_SESSION_HANDLE *out, char *
 	}
 
 	if (victim->used)
+	{
 		p11->C_CloseSession(victim->handle);
+		forget_keys(ts, victim->label);
+	}
 	victim->used = true;
 	snprintf(victim->label, sizeof(victim->label), "%s", label);
 	victim->handle = h;
@@ -956,6 +1049,8 @@ token_keyinfo(TokenSessions *ts, const char *token, const uint8_t *key_id,
 
 typedef struct SignArgs
 {
+	TokenSessions *ts;
+	const char *label;
 	const uint8_t *id;
 	size_t		id_len;
 	uint8_t		mech;
@@ -965,34 +1060,74 @@ typedef struct SignArgs
 	size_t	   *sig_len;
 } SignArgs;
 
-/* Sign with a private key (runs on a session). */
+/* Did C_SignInit fail because the key handle no longer names a key? */
+static bool
+key_handle_is_stale(CK_RV rv)
+{
+	return rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_KEY_HANDLE_INVALID;
+}
+
+/*
+ * Sign with a private key (runs on a session).  The key's handle and
+ * algorithm come from the connection's cache when this session found the
+ * key before.  If C_SignInit says a cached handle is gone, the entry is
+ * dropped and the key looked up once more (it may have been deleted: then
+ * NO_KEY).  If it says the session or the token is gone, the entry is
+ * dropped and the failure returned, so that run_on_token reopens the
+ * session (forgetting all its keys) and looks the key up on the new one.
+ */
 static int
 sign_op(CK_SESSION_HANDLE h, void *arg, CK_RV *rvp, char *err)
 {
 	SignArgs   *sa = arg;
 	CK_MECHANISM mech = {sa->mech == SEALPG_MECH_ECDSA ? CKM_ECDSA : CKM_EDDSA, NULL, 0};
-	CK_OBJECT_HANDLE priv;
 	CK_ULONG	len = SEALPG_MAX_SIGNATURE;
-	uint8_t		alg;
 	CK_RV		rv;
-	int			rc;
 
-	rc = find_key(h, CKO_PRIVATE_KEY, sa->id, sa->id_len, &priv, rvp, err);
-	if (rc != 0)
-		return rc;
-	rc = private_key_alg(h, priv, &alg, rvp, err);
-	if (rc != 0)
-		return rc;
-	if ((alg == SEALPG_ALG_EC_P256) != (sa->mech == SEALPG_MECH_ECDSA))
-		return fail(err, SEALPG_ERR_BAD_ARGS,
-					"mechanism %s does not fit this key's algorithm",
-					sa->mech == SEALPG_MECH_ECDSA ? "ECDSA" : "EDDSA");
-	rv = p11->C_SignInit(h, &mech, priv);
-	if (rv != CKR_OK)
+	for (int attempt = 0; attempt < 2; attempt++)
 	{
+		CachedKey  *ck = lookup_key(sa->ts, sa->label, h, sa->id, sa->id_len);
+		CK_OBJECT_HANDLE priv;
+		uint8_t		alg;
+		int			rc;
+
+		if (ck != NULL)
+		{
+			priv = ck->obj;
+			alg = ck->alg;
+		}
+		else
+		{
+			rc = find_key(h, CKO_PRIVATE_KEY, sa->id, sa->id_len, &priv, rvp, err);
+			if (rc != 0)
+				return rc;
+			rc = private_key_alg(h, priv, &alg, rvp, err);
+			if (rc != 0)
+				return rc;
+			remember_key(sa->ts, sa->label, h, sa->id, sa->id_len, priv, alg);
+		}
+		if ((alg == SEALPG_ALG_EC_P256) != (sa->mech == SEALPG_MECH_ECDSA))
+			return fail(err, SEALPG_ERR_BAD_ARGS,
+						"mechanism %s does not fit this key's algorithm",
+						sa->mech == SEALPG_MECH_ECDSA ? "ECDSA" : "EDDSA");
+		rv = p11->C_SignInit(h, &mech, priv);
+		if (rv == CKR_OK)
+			break;
 		*rvp = rv;
+		if (ck != NULL && (key_handle_is_stale(rv) || session_is_stale(rv)))
+		{
+			ck->used = false;
+			if (key_handle_is_stale(rv))
+			{
+				log_info("cached key handle on token \"%s\" is stale (%s); looking the key up again",
+						 sa->label, ckr_name(rv));
+				continue;
+			}
+		}
 		return fail_ckr(err, "C_SignInit", rv);
 	}
+	if (rv != CKR_OK)
+		return fail_ckr(err, "C_SignInit", rv);
 	rv = p11->C_Sign(h, (CK_BYTE_PTR) sa->input, sa->input_len, sa->sig, &len);
 	if (rv != CKR_OK)
 	{
@@ -1009,7 +1144,7 @@ token_sign(TokenSessions *ts, const char *token, const uint8_t *key_id,
 		   size_t key_id_len, uint8_t mech, const uint8_t *input, size_t input_len,
 		   uint8_t *sig, size_t *sig_len, char *err)
 {
-	SignArgs	sa = {key_id, key_id_len, mech, input, input_len, sig, sig_len};
+	SignArgs	sa = {ts, token, key_id, key_id_len, mech, input, input_len, sig, sig_len};
 
 	return run_on_token(ts, token, sign_op, &sa, err);
 }

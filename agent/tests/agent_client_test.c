@@ -10,6 +10,11 @@
  *	  agent_client_test removal SOCKET TOKEN FLAGFILE
  *		  with the agent on tests/libp11shim.so: pull the token out and
  *		  put it back by creating and removing FLAGFILE.
+ *	  agent_client_test cache SOCKET TOKEN DELETE_COMMAND
+ *		  the agent's cache of key handles: many signatures with one key,
+ *		  more keys than the cache holds, and a key deleted behind the
+ *		  agent's back by DELETE_COMMAND (a printf format whose %s is the
+ *		  key id in hex) must give NO_KEY, never a signature.
  *	  agent_client_test hello SOCKET
  *		  exit 0 if HELLO is answered, 3 if the agent refused the peer,
  *		  1 on anything else (used by the peer-uid checks).
@@ -39,6 +44,8 @@
 #define BUFSZ (SEALPG_MAX_FRAME + 16)
 #define CONCURRENT_CLIENTS 50
 #define SIGNS_PER_CLIENT 20
+#define CACHE_SIGNS 500
+#define CACHE_KEYS 70			/* more than the agent's 64 cached handles */
 
 static int	passed = 0;
 static int	failed = 0;
@@ -617,6 +624,11 @@ run_removal(const char *token, const char *flag)
 	check(fd >= 0 && keygen(fd, token, SEALPG_ALG_EC_P256, "removal", &key) &&
 		  sign(fd, token, &key, SEALPG_MECH_ECDSA, dgst, 32, sig, &sig_len),
 		  "token present: key generated and used");
+	for (int i = 0; i < 20; i++)
+		if (!sign(fd, token, &key, SEALPG_MECH_ECDSA, dgst, 32, sig, &sig_len))
+			break;
+	check(verify_sig(key.spki, key.spki_len, SEALPG_MECH_ECDSA, sig, sig_len, dgst, 32),
+		  "token present: 20 more signatures with the cached key handle");
 	f = fopen(flag, "w");
 	if (f != NULL)
 		fclose(f);
@@ -630,6 +642,87 @@ run_removal(const char *token, const char *flag)
 		  "token put back: the same connection signs again (new session, login)");
 	if (fd >= 0)
 		close(fd);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed == 0 ? 0 : 1;
+}
+
+/* Sign a digest with a key and verify the signature against its SPKI. */
+static int
+sign_verified(int fd, const char *token, const TestKey *key, const uint8_t *dgst)
+{
+	uint8_t		sig[SEALPG_MAX_SIGNATURE];
+	size_t		sig_len;
+
+	return sign(fd, token, key, SEALPG_MECH_ECDSA, dgst, 32, sig, &sig_len) &&
+		verify_sig(key->spki, key->spki_len, SEALPG_MECH_ECDSA, sig, sig_len, dgst, 32);
+}
+
+/* The agent's cache of key handles, and a key deleted behind its back. */
+static int
+run_cache(const char *token, const char *delete_fmt)
+{
+	static uint8_t req[BUFSZ];
+	static TestKey keys[CACHE_KEYS];
+	uint8_t		dgst[32];
+	char		hex[2 * SEALPG_MAX_KEY_ID + 1],
+				cmd[1024];
+	size_t		n;
+	int			fd = conn_ready(),
+				fd2,
+				ok;
+
+	check(fd >= 0, "connect to the agent");
+	if (fd < 0)
+		return 1;
+
+	/* one key, many requests on one connection (its handle cached) */
+	ok = keygen(fd, token, SEALPG_ALG_EC_P256, "cache 0", &keys[0]);
+	for (int i = 0; ok && i < CACHE_SIGNS; i++)
+	{
+		RAND_bytes(dgst, sizeof(dgst));
+		ok = sign_verified(fd, token, &keys[0], dgst);
+	}
+	check(ok, "one key signs 500 times on one connection, every signature verifies");
+
+	/* more keys than the cache holds, used round robin twice */
+	for (int i = 1; ok && i < CACHE_KEYS; i++)
+		ok = keygen(fd, token, SEALPG_ALG_EC_P256, "cache n", &keys[i]);
+	check(ok, "70 more keys generated");
+	for (int round = 0; ok && round < 2; round++)
+		for (int i = 0; ok && i < CACHE_KEYS; i++)
+		{
+			RAND_bytes(dgst, sizeof(dgst));
+			ok = sign_verified(fd, token, &keys[i], dgst);
+		}
+	check(ok, "70 keys (more than the cache holds) each sign twice with their own key");
+
+	/* delete keys[0] with another PKCS#11 application */
+	for (size_t i = 0; i < keys[0].id_len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", keys[0].id[i]);
+	RAND_bytes(dgst, sizeof(dgst));
+	fd2 = conn_ready();
+	check(fd2 >= 0 && sign_verified(fd2, token, &keys[0], dgst) &&
+		  sign_verified(fd, token, &keys[0], dgst),
+		  "the key to be deleted signs on two connections (handle cached on both)");
+	snprintf(cmd, sizeof(cmd), delete_fmt, hex);
+	check(system(cmd) == 0, "the private key deleted from the token by another application");
+	n = frame_encode_sign(req, sizeof(req), token, keys[0].id, keys[0].id_len,
+						  SEALPG_MECH_ECDSA, dgst, 32);
+	check(expect_error(fd, req, n, SEALPG_ERR_NO_KEY),
+		  "SIGN with the deleted key on a connection that cached it -> NO_KEY");
+	check(expect_error(fd, req, n, SEALPG_ERR_NO_KEY), "and again -> NO_KEY");
+	check(fd2 >= 0 && expect_error(fd2, req, n, SEALPG_ERR_NO_KEY),
+		  "SIGN with the deleted key on the second connection -> NO_KEY");
+	check(sign_verified(fd, token, &keys[1], dgst) && sign_verified(fd2, token, &keys[2], dgst),
+		  "the other keys still sign on both connections");
+	if (fd2 >= 0)
+		close(fd2);
+	fd2 = conn_ready();
+	check(fd2 >= 0 && expect_error(fd2, req, n, SEALPG_ERR_NO_KEY),
+		  "SIGN with the deleted key on a new connection -> NO_KEY");
+	if (fd2 >= 0)
+		close(fd2);
+	close(fd);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed == 0 ? 0 : 1;
 }
@@ -677,12 +770,17 @@ main(int argc, char **argv)
 		sock_path = argv[2];
 		return run_removal(argv[3], argv[4]);
 	}
+	if (argc == 5 && strcmp(argv[1], "cache") == 0)
+	{
+		sock_path = argv[2];
+		return run_cache(argv[3], argv[4]);
+	}
 	if (argc == 3 && strcmp(argv[1], "hello") == 0)
 	{
 		sock_path = argv[2];
 		return run_hello();
 	}
-	fprintf(stderr, "usage: %s full SOCKET TOKEN NOPIN_TOKEN | removal SOCKET TOKEN FLAG | hello SOCKET\n",
+	fprintf(stderr, "usage: %s full SOCKET TOKEN NOPIN_TOKEN | removal SOCKET TOKEN FLAG | cache SOCKET TOKEN DELETE_COMMAND | hello SOCKET\n",
 			argv[0]);
 	return 2;
 }

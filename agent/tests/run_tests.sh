@@ -134,6 +134,17 @@ check "... saying another agent is listening" grep -q "another agent is listenin
 cat "$T/client.out"
 add_counts "$T/client.out" "protocol tests"
 
+# the key-handle cache; pkcs11-tool (OpenSC) deletes a key behind the agent
+if command -v pkcs11-tool >/dev/null 2>&1; then
+	"$CLIENT" cache "$SOCK" sealtest "pkcs11-tool --module '$MODULE' --token-label sealtest --login --pin 123456 --delete-object --type privkey --id %s >/dev/null 2>&1" \
+		>"$T/cache.out" 2>&1
+	cat "$T/cache.out"
+	add_counts "$T/cache.out" "key-handle cache tests"
+	check "the agent logged the stale key handle" grep -q "cached key handle on token \"sealtest\" is stale" "$LOG"
+else
+	skip "key-handle cache tests: pkcs11-tool (OpenSC) missing"
+fi
+
 check "agent process alive after the hostile clients" kill -0 $PID
 check "agent logged the oversized frame" grep -q "outside 1..65536" "$LOG"
 kill -TERM $PID
