@@ -21,7 +21,7 @@ PACKAGES=(build-essential pkg-config git ca-certificates
 	postgresql-15-cron postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
 	libssl-dev openssl libpq-dev libp11-kit-dev softhsm2 opensc
 	libusb-1.0-0-dev umockdev libumockdev-dev libmicrohttpd-dev
-	procps iproute2 util-linux python3)
+	procps iproute2 util-linux python3 xxd curl)
 
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
