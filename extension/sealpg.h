@@ -47,6 +47,12 @@
 #define ERRCODE_SEAL_APPROVAL_REQUIRED		MAKE_SQLSTATE('S','E','3','0','3')
 #define ERRCODE_SEAL_REQUEST_NOT_PENDING	MAKE_SQLSTATE('S','E','3','0','4')
 
+/* ---- the journal (SE4xx) ---- */
+#define ERRCODE_SEAL_JOURNAL_APPEND_ONLY	MAKE_SQLSTATE('S','E','4','0','1')
+#define ERRCODE_SEAL_JOURNAL_NO_ENTRY		MAKE_SQLSTATE('S','E','4','0','2')
+#define ERRCODE_SEAL_JOURNAL_NOT_SEQUENCED	MAKE_SQLSTATE('S','E','4','0','3')
+#define ERRCODE_SEAL_TREE_SIZE				MAKE_SQLSTATE('S','E','4','0','4')
+
 /* ---- notifications (registry.c) ---- */
 /* Version of every JSON payload sealpg sends; listeners check it. */
 #define SEALPG_PAYLOAD_VERSION	1
