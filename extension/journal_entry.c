@@ -36,6 +36,59 @@
 
 #include "journal.h"
 
+/*
+ * Append a JSON string literal, escaped exactly as PostgreSQL's
+ * escape_json() does (so journal texts match what jsonb prints), but from
+ * a counted string, without copying it first.
+ */
+static void
+append_json_string(StringInfo out, const char *str, int len)
+{
+	const char *p;
+	const char *end = str + len;
+	const char *run = str;
+
+	appendStringInfoCharMacro(out, '"');
+	for (p = str; p < end; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		appendBinaryStringInfo(out, run, p - run);
+		run = p + 1;
+		switch (c)
+		{
+			case '\b':
+				appendStringInfoString(out, "\\b");
+				break;
+			case '\f':
+				appendStringInfoString(out, "\\f");
+				break;
+			case '\n':
+				appendStringInfoString(out, "\\n");
+				break;
+			case '\r':
+				appendStringInfoString(out, "\\r");
+				break;
+			case '\t':
+				appendStringInfoString(out, "\\t");
+				break;
+			case '"':
+				appendStringInfoString(out, "\\\"");
+				break;
+			case '\\':
+				appendStringInfoString(out, "\\\\");
+				break;
+			default:
+				appendStringInfo(out, "\\u%04x", c);
+				break;
+		}
+	}
+	appendBinaryStringInfo(out, run, end - run);
+	appendStringInfoCharMacro(out, '"');
+}
+
 /* Append a jsonb scalar in canonical form. */
 static void
 canonical_scalar(StringInfo out, const JsonbValue *v)
@@ -43,19 +96,17 @@ canonical_scalar(StringInfo out, const JsonbValue *v)
 	switch (v->type)
 	{
 		case jbvNull:
-			appendStringInfoString(out, "null");
+			appendBinaryStringInfo(out, "null", 4);
 			break;
 		case jbvBool:
-			appendStringInfoString(out, v->val.boolean ? "true" : "false");
+			if (v->val.boolean)
+				appendBinaryStringInfo(out, "true", 4);
+			else
+				appendBinaryStringInfo(out, "false", 5);
 			break;
 		case jbvString:
-			{
-				char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
-
-				escape_json(out, s);
-				pfree(s);
-				break;
-			}
+			append_json_string(out, v->val.string.val, v->val.string.len);
+			break;
 		case jbvNumeric:
 			{
 				char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
@@ -167,6 +218,21 @@ append_uuid(StringInfo out, const pg_uuid_t *u)
 	journal_hex(out, u->data + 10, 6);
 }
 
+/* Append n as exactly width decimal digits. */
+static void
+append_digits(StringInfo out, int n, int width)
+{
+	char		buf[16];
+	int			i;
+
+	for (i = width - 1; i >= 0; i--)
+	{
+		buf[i] = '0' + n % 10;
+		n /= 10;
+	}
+	appendBinaryStringInfo(out, buf, width);
+}
+
 /* Append a timestamptz as UTC ISO 8601 with microseconds. */
 static void
 append_utc_time(StringInfo out, TimestampTz t)
@@ -174,25 +240,42 @@ append_utc_time(StringInfo out, TimestampTz t)
 	struct pg_tm tm;
 	fsec_t		fsec;
 
-	if (TIMESTAMP_NOT_FINITE(t) || timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+	if (TIMESTAMP_NOT_FINITE(t) || timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0 ||
+		tm.tm_year < 1 || tm.tm_year > 9999)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("journal event time out of range")));
-	appendStringInfo(out, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-					 tm.tm_year, tm.tm_mon, tm.tm_mday,
-					 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+	append_digits(out, tm.tm_year, 4);
+	appendStringInfoCharMacro(out, '-');
+	append_digits(out, tm.tm_mon, 2);
+	appendStringInfoCharMacro(out, '-');
+	append_digits(out, tm.tm_mday, 2);
+	appendStringInfoCharMacro(out, 'T');
+	append_digits(out, tm.tm_hour, 2);
+	appendStringInfoCharMacro(out, ':');
+	append_digits(out, tm.tm_min, 2);
+	appendStringInfoCharMacro(out, ':');
+	append_digits(out, tm.tm_sec, 2);
+	appendStringInfoCharMacro(out, '.');
+	append_digits(out, (int) fsec, 6);
+	appendStringInfoCharMacro(out, 'Z');
 }
 
 /* The entry's canonical serialisation (the leaf data of the Merkle tree). */
 void
 journal_serialise(StringInfo out, const JournalEntry *e)
 {
-	appendStringInfo(out, "{\"v\":%d,\"entry_id\":\"", JOURNAL_FORMAT_VERSION);
+	char		seq[MAXINT8LEN + 1];
+
+	StaticAssertStmt(JOURNAL_FORMAT_VERSION == 1, "the serialisation below writes version 1");
+	appendStringInfoString(out, "{\"v\":1,\"entry_id\":\"");
 	append_uuid(out, &e->entry_id);
 	appendStringInfoString(out, "\",\"seal_id\":\"");
 	append_uuid(out, &e->seal_id);
-	appendStringInfo(out, "\",\"seal_seq\":" INT64_FORMAT ",\"kind\":", e->seal_seq);
-	escape_json(out, e->kind);
+	appendStringInfoString(out, "\",\"seal_seq\":");
+	appendBinaryStringInfo(out, seq, pg_lltoa(e->seal_seq, seq));
+	appendStringInfoString(out, ",\"kind\":");
+	append_json_string(out, e->kind, strlen(e->kind));
 	appendStringInfoString(out, ",\"event_time\":\"");
 	append_utc_time(out, e->event_time);
 	appendStringInfoString(out, "\",\"prev_hash\":");
@@ -209,23 +292,37 @@ journal_serialise(StringInfo out, const JournalEntry *e)
 	appendStringInfoChar(out, '}');
 }
 
-/* SHA-256 over the concatenation of up to two buffers, checked. */
+/*
+ * SHA-256 over the concatenation of up to two buffers, checked.  The
+ * digest is fetched and the context made once per backend: fetching per
+ * call takes a library-wide lock and doubles the cost of journal_verify.
+ */
 static void
 sha256_two(const uint8 *a, size_t alen, const uint8 *b, size_t blen, uint8 *out)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	static EVP_MD *sha256 = NULL;
+	static EVP_MD_CTX *ctx = NULL;
 	unsigned int outlen = 0;
-	bool		ok;
 
+	if (sha256 == NULL)
+	{
+		sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+		if (sha256 == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("OpenSSL offers no SHA-256")));
+	}
 	if (ctx == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-		EVP_DigestUpdate(ctx, a, alen) == 1 &&
-		(blen == 0 || EVP_DigestUpdate(ctx, b, blen) == 1) &&
-		EVP_DigestFinal_ex(ctx, out, &outlen) == 1 &&
-		outlen == JOURNAL_HASH_LEN;
-	EVP_MD_CTX_free(ctx);
-	if (!ok)
+	{
+		ctx = EVP_MD_CTX_new();
+		if (ctx == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	if (EVP_DigestInit_ex(ctx, sha256, NULL) != 1 ||
+		EVP_DigestUpdate(ctx, a, alen) != 1 ||
+		(blen > 0 && EVP_DigestUpdate(ctx, b, blen) != 1) ||
+		EVP_DigestFinal_ex(ctx, out, &outlen) != 1 ||
+		outlen != JOURNAL_HASH_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("SHA-256 failed in OpenSSL")));

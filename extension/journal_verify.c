@@ -108,10 +108,17 @@ report(VerifyState *st, const pg_uuid_t *entry, int64 leaf, const char *fmt,...)
 	st->problem = MemoryContextStrdup(TopTransactionContext, msg.data);
 }
 
+/* The context of the function's whole pass (set by journal_verify). */
+static MemoryContext cursor_context = NULL;
+
 /* The next stored node of a level, or NULL when the level has no more. */
 static HeapTuple
 next_stored_node(LevelReader *r, int level)
 {
+	/* cursors live as long as the pass: never in the per-row context */
+	MemoryContext oldcxt = MemoryContextSwitchTo(cursor_context);
+	HeapTuple	result = NULL;
+
 	if (r->portal == NULL && !r->done)
 	{
 		r->portal = SPI_cursor_open_with_args(NULL,
@@ -120,9 +127,7 @@ next_stored_node(LevelReader *r, int level)
 											  1, (Oid[]) {INT2OID}, (Datum[]) {Int16GetDatum((int16) level)},
 											  NULL, true, CURSOR_OPT_NO_SCROLL);
 	}
-	if (r->done)
-		return NULL;
-	if (r->rows == NULL || r->pos >= r->rows->numvals)
+	if (!r->done && (r->rows == NULL || r->pos >= r->rows->numvals))
 	{
 		if (r->rows)
 			SPI_freetuptable(r->rows);
@@ -130,12 +135,12 @@ next_stored_node(LevelReader *r, int level)
 		r->rows = SPI_tuptable;
 		r->pos = 0;
 		if (SPI_processed == 0)
-		{
 			r->done = true;
-			return NULL;
-		}
 	}
-	return r->rows->vals[r->pos++];
+	if (!r->done)
+		result = r->rows->vals[r->pos++];
+	MemoryContextSwitchTo(oldcxt);
+	return result;
 }
 
 /* Compare a recomputed node with the stored one; false after a report. */
@@ -348,11 +353,14 @@ verify_query(VerifyState *st, const char *query, bool sequenced, MemoryContext r
 		rows = SPI_tuptable;
 		if (SPI_processed == 0)
 			break;
-		oldcxt = MemoryContextSwitchTo(rowcxt);
 		for (i = 0; i < rows->numvals && ok; i++)
+		{
+			oldcxt = MemoryContextSwitchTo(rowcxt);
 			ok = verify_row(st, rows->vals[i], rows->tupdesc, sequenced);
-		MemoryContextSwitchTo(oldcxt);
-		MemoryContextReset(rowcxt);
+			MemoryContextSwitchTo(oldcxt);
+			/* per row: the memory stays in the context's first block */
+			MemoryContextReset(rowcxt);
+		}
 		SPI_freetuptable(rows);
 	}
 	SPI_cursor_close(portal);
@@ -403,10 +411,12 @@ sealpg_journal_verify(PG_FUNCTION_ARGS)
 	ctl.entrysize = sizeof(SealLink);
 	ctl.hcxt = CurrentMemoryContext;
 	st->links = hash_create("journal seal links", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "journal verify rows", ALLOCSET_DEFAULT_SIZES);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "journal verify rows",
+								   64 * 1024, 64 * 1024, ALLOCSET_DEFAULT_MAXSIZE);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	cursor_context = CurrentMemoryContext;
 	load_tree_heads(st);
 	if (verify_query(st, "SELECT entry_id, seal_id, seal_seq, kind, event_time, payload, prev_hash, "
 					 "entry_hash, leaf_index FROM sealpg.journal WHERE leaf_index IS NOT NULL "

@@ -167,9 +167,9 @@ typedef struct SequenceBatch
 	Datum		entry_ids[SEQUENCE_CHUNK];
 	Datum		leaves[SEQUENCE_CHUNK];
 	int			nnodes;
-	Datum		node_levels[SEQUENCE_CHUNK * 2];
-	Datum		node_indexes[SEQUENCE_CHUNK * 2];
-	Datum		node_hashes[SEQUENCE_CHUNK * 2];
+	Datum		node_levels[SEQUENCE_CHUNK * 2 + MERKLE_MAX_LEVELS];
+	Datum		node_indexes[SEQUENCE_CHUNK * 2 + MERKLE_MAX_LEVELS];
+	Datum		node_hashes[SEQUENCE_CHUNK * 2 + MERKLE_MAX_LEVELS];
 } SequenceBatch;
 
 /* Write a batch: leaf indexes into the journal, nodes into the tree. */
@@ -449,7 +449,7 @@ PG_FUNCTION_INFO_V1(sealpg_inclusion_proof);
 Datum
 sealpg_inclusion_proof(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t  *entry = PG_GETARG_UUID_P(0);
+	pg_uuid_t  *entry;
 	int64		size;
 	int64		current;
 	int64		leaf;
@@ -463,6 +463,10 @@ sealpg_inclusion_proof(PG_FUNCTION_ARGS)
 	int			rc;
 	HeapTuple	result;
 
+	/* not STRICT, since tree_size may be NULL; a NULL entry has no proof */
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	entry = PG_GETARG_UUID_P(0);
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "inclusion_proof must return a record");
 	desc = BlessTupleDesc(desc);

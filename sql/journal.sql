@@ -113,6 +113,7 @@ SELECT sealpg.consistency_proof(0, 1);
 SELECT sealpg.consistency_proof(2, 1);
 SELECT sealpg.consistency_proof(1, sealpg.tree_size() + 1);
 \echo :LAST_ERROR_SQLSTATE
+SELECT * FROM sealpg.inclusion_proof(NULL);
 SELECT * FROM sealpg.inclusion_proof('00000000-0000-4000-8000-000000000000');
 \echo :LAST_ERROR_SQLSTATE
 \set ON_ERROR_STOP 1
