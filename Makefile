@@ -90,3 +90,15 @@ demo:
 	scripts/sealpg-demo.sh
 test:
 	scripts/sealpg-test.sh
+
+# sealpg-verify: the offline evidence verifier (OpenSSL only, no database).
+VERIFY_SRCS = $(sort $(wildcard verify/*.c))
+EXTRA_CLEAN += verify/sealpg-verify
+.PHONY: verify verify-install
+all: verify
+install: verify-install
+verify: verify/sealpg-verify
+verify/sealpg-verify: $(VERIFY_SRCS) verify/verify.h
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $(VERIFY_SRCS) -lcrypto
+verify-install: verify/sealpg-verify
+	$(INSTALL_PROGRAM) -D verify/sealpg-verify '$(DESTDIR)$(bindir)/sealpg-verify'

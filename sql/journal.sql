@@ -239,6 +239,22 @@ ALTER TABLE sealpg.journal ENABLE TRIGGER USER;
 ALTER TABLE sealpg.journal_tree ENABLE TRIGGER USER;
 SELECT ok FROM sealpg.journal_verify();
 
+-- evidence containers: a ustar archive that tar reads; bad names refused
+SELECT length(sealpg.evidence_tar(ARRAY['a.txt', 'b.bin'], ARRAY['hello'::bytea, '\x00ff'::bytea])) AS tar_length,
+	   encode(substr(sealpg.evidence_tar(ARRAY['a.txt'], ARRAY['hello'::bytea]), 258, 5), 'escape') AS magic,
+	   encode(substr(sealpg.evidence_tar(ARRAY['a.txt'], ARRAY['hello'::bytea]), 513, 5), 'escape') AS first_content;
+SELECT sealpg.tree_head_json(sealpg.tree_size()) ~ '^\{"v":1,"tree_size":[0-9]+,"root_hash":"[0-9a-f]{64}","recorded_at":"[0-9T:.-]+Z"\}$' AS head_json_form;
+SELECT sealpg.inclusion_proof_json(entry_id, sealpg.tree_size()) ~ '^\{"v":1,"entry_id":"[0-9a-f-]{36}","leaf_index":[0-9]+,"tree_size":[0-9]+,"leaf_hash":"[0-9a-f]{64}","audit_path":\[("[0-9a-f]{64}",?)*\]\}$' AS proof_json_form
+  FROM sealpg.journal WHERE seal_id = :'s1' ORDER BY seal_seq LIMIT 1;
+\set ON_ERROR_STOP 0
+SELECT sealpg.evidence_tar(ARRAY['dir/a.txt'], ARRAY['x'::bytea]);
+SELECT sealpg.evidence_tar(ARRAY['a', 'a'], ARRAY['x'::bytea, 'y'::bytea]);
+SELECT sealpg.evidence_tar(ARRAY['a', 'b'], ARRAY['x'::bytea]);
+SELECT sealpg.evidence_tar(ARRAY[NULL::text], ARRAY['x'::bytea]);
+SELECT sealpg.ocsp_request('\x3000', '\x3000');
+SELECT sealpg.tree_head_json(123456789);
+\set ON_ERROR_STOP 1
+
 -- privileges: auditors read and verify, operators do neither
 SELECT has_function_privilege('sealpg_auditor', 'sealpg.journal_verify()', 'EXECUTE') AS auditor_verifies,
 	   has_function_privilege('sealpg_auditor', 'sealpg.inclusion_proof(uuid, bigint)', 'EXECUTE') AS auditor_proves,

@@ -47,10 +47,16 @@ COMMENT ON TABLE sealpg.journal_tree IS
 CREATE TABLE sealpg.tree_heads (
 	tree_size	bigint PRIMARY KEY CHECK (tree_size >= 0),
 	root_hash	bytea NOT NULL CHECK (pg_catalog.length(root_hash) = 32),
-	recorded_at	timestamptz NOT NULL DEFAULT pg_catalog.now()
+	recorded_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	signature	bytea,
+	timestamp_token bytea
 );
 COMMENT ON TABLE sealpg.tree_heads IS
-	'tree heads recorded by sealpg.record_tree_head(): journal_verify() checks that the entries still give each root';
+	'tree heads recorded by sealpg.record_tree_head() or signed by sealpg.sign_tree_head(): journal_verify() checks that the entries still give each root';
+COMMENT ON COLUMN sealpg.tree_heads.signature IS
+	'the authority''s detached CMS signature (DER) over sealpg.tree_head_json(tree_size); NULL for a head recorded unsigned';
+COMMENT ON COLUMN sealpg.tree_heads.timestamp_token IS
+	'RFC 3161 TimeStampResp (DER) over SHA-256 of sealpg.tree_head_json(tree_size)';
 
 -- ---- C functions ---------------------------------------------------
 
@@ -175,6 +181,43 @@ $$;
 COMMENT ON FUNCTION sealpg.record_tree_head() IS
 	'sequences the journal, then stores the tree head in sealpg.tree_heads (once per size); returns its size (pg_cron runs it every minute)';
 
+CREATE FUNCTION sealpg.tree_head_json(tree_size bigint) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	h sealpg.tree_heads;
+BEGIN
+	SELECT * INTO h FROM sealpg.tree_heads t WHERE t.tree_size = tree_head_json.tree_size;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'no tree head of size % was recorded', tree_size
+			USING ERRCODE = 'SE404', HINT = 'sealpg.sign_tree_head() or sealpg.record_tree_head() records one.';
+	END IF;
+	RETURN format('{"v":1,"tree_size":%s,"root_hash":"%s","recorded_at":"%s"}',
+				  h.tree_size, encode(h.root_hash, 'hex'),
+				  to_char(h.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'));
+END
+$$;
+COMMENT ON FUNCTION sealpg.tree_head_json(bigint) IS
+	'a recorded tree head as the canonical JSON the authority signs (doc/EVIDENCE.md)';
+
+CREATE FUNCTION sealpg.inclusion_proof_json(entry uuid, tree_size bigint) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	p record;
+BEGIN
+	SELECT * INTO p FROM sealpg.inclusion_proof(entry, tree_size);
+	RETURN format('{"v":1,"entry_id":"%s","leaf_index":%s,"tree_size":%s,"leaf_hash":"%s","audit_path":[%s]}',
+				  entry, p.leaf_index, p.proof_tree_size, encode(p.leaf_hash, 'hex'),
+				  coalesce((SELECT string_agg('"' || encode(h, 'hex') || '"', ',' ORDER BY n)
+							  FROM unnest(p.audit_path) WITH ORDINALITY AS a(h, n)), ''));
+END
+$$;
+COMMENT ON FUNCTION sealpg.inclusion_proof_json(uuid, bigint) IS
+	'an inclusion proof as the JSON of an evidence package (doc/EVIDENCE.md)';
+
 -- ---- append-only guards -------------------------------------------
 
 CREATE TRIGGER journal_guard_row BEFORE INSERT OR UPDATE ON sealpg.journal
@@ -218,6 +261,20 @@ BEGIN
 END
 $journal$;
 
+-- ---- evidence packages ---------------------------------------------
+
+CREATE FUNCTION sealpg.evidence_tar(names text[], contents bytea[]) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'sealpg_evidence_tar'
+	LANGUAGE C STRICT STABLE;
+COMMENT ON FUNCTION sealpg.evidence_tar(text[], bytea[]) IS
+	'a POSIX ustar archive of the named files (the container of an evidence package)';
+
+CREATE FUNCTION sealpg.ocsp_request(certificate bytea, issuer bytea) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'sealpg_ocsp_request'
+	LANGUAGE C STRICT IMMUTABLE;
+COMMENT ON FUNCTION sealpg.ocsp_request(bytea, bytea) IS
+	'a DER OCSP request (SHA-256 certificate id, no nonce) for a DER certificate and its DER issuer';
+
 -- ---- the sequencer's job -------------------------------------------
 
 INSERT INTO sealpg.jobs VALUES
@@ -251,7 +308,11 @@ REVOKE ALL ON FUNCTION
 	sealpg.verify_inclusion(bytea, bigint, bigint, bytea[], bytea),
 	sealpg.verify_consistency(bigint, bigint, bytea, bytea, bytea[]),
 	sealpg.journal_verify(),
-	sealpg.journal_entry_text(uuid)
+	sealpg.journal_entry_text(uuid),
+	sealpg.tree_head_json(bigint),
+	sealpg.inclusion_proof_json(uuid, bigint),
+	sealpg.evidence_tar(text[], bytea[]),
+	sealpg.ocsp_request(bytea, bytea)
 	FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
 	sealpg.tree_size(),
@@ -262,6 +323,10 @@ GRANT EXECUTE ON FUNCTION
 	sealpg.verify_inclusion(bytea, bigint, bigint, bytea[], bytea),
 	sealpg.verify_consistency(bigint, bigint, bytea, bytea, bytea[]),
 	sealpg.journal_verify(),
-	sealpg.journal_entry_text(uuid)
+	sealpg.journal_entry_text(uuid),
+	sealpg.tree_head_json(bigint),
+	sealpg.inclusion_proof_json(uuid, bigint),
+	sealpg.evidence_tar(text[], bytea[]),
+	sealpg.ocsp_request(bytea, bytea)
 	TO sealpg_admin, sealpg_auditor;
 GRANT EXECUTE ON FUNCTION sealpg.journal_sequence(bigint), sealpg.record_tree_head() TO sealpg_admin;
