@@ -31,6 +31,7 @@ char	   *sealpg_crl_url = NULL;
 char	   *sealpg_ocsp_url = NULL;
 int			sealpg_crl_validity_s = 86400;
 int			sealpg_ocsp_validity_s = 300;
+char	   *sealpg_tsa_policy = NULL;
 
 void		_PG_init(void);
 
@@ -139,6 +140,15 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("sealpg.tsa_policy",
+							   gettext_noop("Object identifier of the policy under which the timestamp authority issues tokens."),
+							   gettext_noop("RFC 3161 TSAPolicyId; the default 2.999.1 is an example arc: set your organisation's own."),
+							   &sealpg_tsa_policy,
+							   "2.999.1",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("sealpg");
 

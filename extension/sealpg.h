@@ -69,5 +69,6 @@ extern char *sealpg_crl_url;
 extern char *sealpg_ocsp_url;
 extern int	sealpg_crl_validity_s;
 extern int	sealpg_ocsp_validity_s;
+extern char *sealpg_tsa_policy;
 
 #endif							/* SEALPG_H */

@@ -255,6 +255,26 @@ SELECT sealpg.ocsp_request('\x3000', '\x3000');
 SELECT sealpg.tree_head_json(123456789);
 \set ON_ERROR_STOP 1
 
+-- signing in the authority's name needs the signing part: SE201 without it
+-- (record_tree_head then records the head unsigned)
+SELECT public.sqlstate_of('SELECT sealpg.sign_tree_head()') AS sign_tree_head,
+	   public.sqlstate_of('SELECT sealpg.timestamp(sha256(''x''))') AS timestamp_,
+	   public.sqlstate_of('SELECT sealpg.tsa_init()') AS tsa_init,
+	   public.sqlstate_of('SELECT sealpg.evidence(gen_random_uuid())') AS evidence;
+SELECT sealpg.record_tree_head() = sealpg.tree_size() AS recorded_unsigned;
+\set ON_ERROR_STOP 0
+SELECT sealpg.timestamp('\x00');
+SELECT sealpg.signature_value_digest('\x3000');
+\set ON_ERROR_STOP 1
+-- the same code with keys held in memory (the openssl checks are in
+-- test/integration/journal_signing.sh)
+SELECT authority_pem LIKE '-----BEGIN CERTIFICATE-----%' AS pem,
+	   length(timestamp_response) > 500 AS timestamp_made,
+	   length(content_signature) > 300 AS signed,
+	   length(cades_t) > length(content_signature) + 500 AS upgraded,
+	   sealpg.signature_value_digest(cades_t) = sealpg.signature_value_digest(content_signature) AS same_signature
+  FROM sealpg.log_signing_selftest(sha256('x'), 'tree head');
+
 -- privileges: auditors read and verify, operators do neither
 SELECT has_function_privilege('sealpg_auditor', 'sealpg.journal_verify()', 'EXECUTE') AS auditor_verifies,
 	   has_function_privilege('sealpg_auditor', 'sealpg.inclusion_proof(uuid, bigint)', 'EXECUTE') AS auditor_proves,
