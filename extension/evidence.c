@@ -92,8 +92,8 @@ check_member_name(const char *name)
 					 errdetail("Names are 1 to 99 bytes, without directories.")));
 }
 
-PG_FUNCTION_INFO_V1(sealpg_evidence_tar);
 /* sealpg.evidence_tar(names text[], contents bytea[]): a ustar archive. */
+PG_FUNCTION_INFO_V1(sealpg_evidence_tar);
 Datum
 sealpg_evidence_tar(PG_FUNCTION_ARGS)
 {
@@ -170,8 +170,8 @@ der_certificate(bytea *der, const char *what)
 	return cert;
 }
 
-PG_FUNCTION_INFO_V1(sealpg_ocsp_request);
 /* sealpg.ocsp_request(certificate bytea, issuer bytea): a DER OCSP request, SHA-256 cert id, no nonce. */
+PG_FUNCTION_INFO_V1(sealpg_ocsp_request);
 Datum
 sealpg_ocsp_request(PG_FUNCTION_ARGS)
 {

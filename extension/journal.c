@@ -262,8 +262,8 @@ sealpg_journal_append(const pg_uuid_t *seal_id, const char *kind, Jsonb *payload
 	return e.entry_id;
 }
 
-PG_FUNCTION_INFO_V1(sealpg_journal_append_sql);
 /* sealpg.journal_append(seal uuid, kind text, payload jsonb) returns uuid. */
+PG_FUNCTION_INFO_V1(sealpg_journal_append_sql);
 Datum
 sealpg_journal_append_sql(PG_FUNCTION_ARGS)
 {
@@ -366,8 +366,8 @@ row_payload(Relation rel, HeapTuple tuple)
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
-PG_FUNCTION_INFO_V1(sealpg_journal_record);
 /* AFTER INSERT trigger: journal the new row; args (kind [, seal column]). */
+PG_FUNCTION_INFO_V1(sealpg_journal_record);
 Datum
 sealpg_journal_record(PG_FUNCTION_ARGS)
 {
@@ -440,8 +440,8 @@ is_sequencer_update(Relation rel, HeapTuple oldtup, HeapTuple newtup)
 	return true;
 }
 
-PG_FUNCTION_INFO_V1(sealpg_journal_guard);
 /* BEFORE trigger on the journal's tables: append-only, see the header. */
+PG_FUNCTION_INFO_V1(sealpg_journal_guard);
 Datum
 sealpg_journal_guard(PG_FUNCTION_ARGS)
 {

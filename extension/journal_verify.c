@@ -389,8 +389,8 @@ load_tree_heads(VerifyState *st)
 	}
 }
 
-PG_FUNCTION_INFO_V1(sealpg_journal_verify);
 /* sealpg.journal_verify(): recompute links and tree; name the first bad entry. */
+PG_FUNCTION_INFO_V1(sealpg_journal_verify);
 Datum
 sealpg_journal_verify(PG_FUNCTION_ARGS)
 {
@@ -469,8 +469,8 @@ sealpg_journal_verify(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
-PG_FUNCTION_INFO_V1(sealpg_journal_entry_text);
 /* sealpg.journal_entry_text(entry): the entry's canonical serialisation. */
+PG_FUNCTION_INFO_V1(sealpg_journal_entry_text);
 Datum
 sealpg_journal_entry_text(PG_FUNCTION_ARGS)
 {

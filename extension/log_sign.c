@@ -295,8 +295,8 @@ x509_from_der(bytea *der, const char *what)
 	return cert;
 }
 
-PG_FUNCTION_INFO_V1(sealpg_authority_sign_detached);
 /* sealpg.authority_sign_detached(content): the authority's detached CMS over it. */
+PG_FUNCTION_INFO_V1(sealpg_authority_sign_detached);
 Datum
 sealpg_authority_sign_detached(PG_FUNCTION_ARGS)
 {
@@ -310,8 +310,8 @@ sealpg_authority_sign_detached(PG_FUNCTION_ARGS)
 								   VARDATA_ANY(content), VARSIZE_ANY_EXHDR(content)));
 }
 
-PG_FUNCTION_INFO_V1(sealpg_timestamp);
 /* sealpg.timestamp(digest): an RFC 3161 TimeStampResp of this database's TSA. */
+PG_FUNCTION_INFO_V1(sealpg_timestamp);
 Datum
 sealpg_timestamp(PG_FUNCTION_ARGS)
 {
@@ -439,8 +439,8 @@ tsa_certificate(EVP_PKEY *subject_key, const char *cn, X509 *issuer, EVP_PKEY *i
 	return cert;
 }
 
-PG_FUNCTION_INFO_V1(sealpg_tsa_issue);
 /* sealpg.tsa_issue(spki, name, days): the authority's TSA certificate (DER) for a token key. */
+PG_FUNCTION_INFO_V1(sealpg_tsa_issue);
 Datum
 sealpg_tsa_issue(PG_FUNCTION_ARGS)
 {
@@ -469,8 +469,8 @@ sealpg_tsa_issue(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(der_to_bytea(der, len, "could not encode the TSA certificate"));
 }
 
-PG_FUNCTION_INFO_V1(sealpg_signature_value_digest);
 /* sealpg.signature_value_digest(cms): SHA-256 of its signature value (CAdES-T imprint). */
+PG_FUNCTION_INFO_V1(sealpg_signature_value_digest);
 Datum
 sealpg_signature_value_digest(PG_FUNCTION_ARGS)
 {
@@ -483,8 +483,8 @@ sealpg_signature_value_digest(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(result);
 }
 
-PG_FUNCTION_INFO_V1(sealpg_cades_t);
 /* sealpg.cades_t(cms, timestamp): the signature with its timestamp token added. */
+PG_FUNCTION_INFO_V1(sealpg_cades_t);
 Datum
 sealpg_cades_t(PG_FUNCTION_ARGS)
 {
@@ -518,12 +518,12 @@ certificate_pem(X509 *cert)
 	return cstring_to_text(pem);
 }
 
-PG_FUNCTION_INFO_V1(sealpg_log_signing_selftest);
 /*
  * sealpg.log_signing_selftest(digest, content): the code paths of tree head
  * signatures and timestamps, with an authority and a TSA whose keys are
  * made in memory for this call and thrown away.
  */
+PG_FUNCTION_INFO_V1(sealpg_log_signing_selftest);
 Datum
 sealpg_log_signing_selftest(PG_FUNCTION_ARGS)
 {

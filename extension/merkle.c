@@ -298,8 +298,8 @@ sequence_entries(int64 max_entries, int64 *size_out)
 	return done;
 }
 
-PG_FUNCTION_INFO_V1(sealpg_journal_sequence);
 /* sealpg.journal_sequence(max_entries): grow the tree; returns its new size. */
+PG_FUNCTION_INFO_V1(sealpg_journal_sequence);
 Datum
 sealpg_journal_sequence(PG_FUNCTION_ARGS)
 {
@@ -338,8 +338,8 @@ sealpg_journal_sequence(PG_FUNCTION_ARGS)
 
 /* ---- roots and proofs ------------------------------------------------ */
 
-PG_FUNCTION_INFO_V1(sealpg_tree_root);
 /* sealpg.tree_root(tree_size): MTH of the first tree_size leaves. */
+PG_FUNCTION_INFO_V1(sealpg_tree_root);
 Datum
 sealpg_tree_root(PG_FUNCTION_ARGS)
 {
@@ -363,8 +363,8 @@ sealpg_tree_root(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(hash_bytea(root));
 }
 
-PG_FUNCTION_INFO_V1(sealpg_tree_size);
 /* sealpg.tree_size(): leaves in the tree now. */
+PG_FUNCTION_INFO_V1(sealpg_tree_size);
 Datum
 sealpg_tree_size(PG_FUNCTION_ARGS)
 {
@@ -444,8 +444,8 @@ path_array(const ProofPath *path)
 	return construct_array(elems, path->n, BYTEAOID, -1, false, TYPALIGN_INT);
 }
 
-PG_FUNCTION_INFO_V1(sealpg_inclusion_proof);
 /* sealpg.inclusion_proof(entry, tree_size): leaf, root and audit path. */
+PG_FUNCTION_INFO_V1(sealpg_inclusion_proof);
 Datum
 sealpg_inclusion_proof(PG_FUNCTION_ARGS)
 {
@@ -514,8 +514,8 @@ sealpg_inclusion_proof(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(result));
 }
 
-PG_FUNCTION_INFO_V1(sealpg_consistency_proof);
 /* sealpg.consistency_proof(old_size, new_size): RFC 6962 PROOF(m, D[n]). */
+PG_FUNCTION_INFO_V1(sealpg_consistency_proof);
 Datum
 sealpg_consistency_proof(PG_FUNCTION_ARGS)
 {
@@ -565,8 +565,8 @@ proof_hashes(ArrayType *arr, uint8 (**out)[JOURNAL_HASH_LEN])
 	return n;
 }
 
-PG_FUNCTION_INFO_V1(sealpg_verify_inclusion);
 /* RFC 9162 2.1.3.2: does the path prove the leaf is in the tree? */
+PG_FUNCTION_INFO_V1(sealpg_verify_inclusion);
 Datum
 sealpg_verify_inclusion(PG_FUNCTION_ARGS)
 {
@@ -609,8 +609,8 @@ sealpg_verify_inclusion(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(sn == 0 && memcmp(r, root, JOURNAL_HASH_LEN) == 0);
 }
 
-PG_FUNCTION_INFO_V1(sealpg_verify_consistency);
 /* RFC 9162 2.1.4.2: does the proof show the old tree is a prefix of the new? */
+PG_FUNCTION_INFO_V1(sealpg_verify_consistency);
 Datum
 sealpg_verify_consistency(PG_FUNCTION_ARGS)
 {
