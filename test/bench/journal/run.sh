@@ -80,6 +80,47 @@ overhead() {	# overhead NAME TABLE SCRIPT
 			n, off, on, (off / on - 1) * 100, (1e6 / on - 1e6 / off) }'
 }
 overhead "set_status (2 events a tx)" seal_status_history "$WORK/status.sql"
+# the same inside the server (no client round trips): 1,000 transactions
+# of a freeze and an unfreeze, trigger off and on, alternating which goes
+# first, best of each; then 2,000 bare appends
+q -c "SET synchronous_commit = off" -c "DO \$\$
+DECLARE
+	t0 timestamptz; t float8; best_off float8 := 1e9; best_on float8 := 1e9; best_append float8 := 1e9;
+	s uuid := (SELECT seal_id FROM sealpg.seals WHERE es_id = 'ES-BENCH-0001');
+	on_first boolean;
+BEGIN
+	FOR r IN 1..2 * $ROUNDS LOOP
+		on_first := r % 2 = 0;
+		FOR phase IN 1..2 LOOP
+			IF (phase = 1) = on_first THEN
+				ALTER TABLE sealpg.seal_status_history ENABLE TRIGGER journal_record;
+			ELSE
+				ALTER TABLE sealpg.seal_status_history DISABLE TRIGGER journal_record;
+			END IF;
+			COMMIT;
+			t0 := clock_timestamp();
+			FOR i IN 1..1000 LOOP
+				PERFORM sealpg.set_status('ES-BENCH-0001', 'frozen', 'bench');
+				PERFORM sealpg.set_status('ES-BENCH-0001', 'active', 'bench');
+				COMMIT;
+			END LOOP;
+			t := extract(epoch FROM clock_timestamp() - t0);
+			IF (phase = 1) = on_first THEN best_on := least(best_on, t); ELSE best_off := least(best_off, t); END IF;
+		END LOOP;
+		t0 := clock_timestamp();
+		FOR i IN 1..1000 LOOP
+			PERFORM sealpg.journal_append(s, 'bench', '{\"n\": 1}');
+			PERFORM sealpg.journal_append(s, 'bench', '{\"n\": 2}');
+			COMMIT;
+		END LOOP;
+		best_append := least(best_append, extract(epoch FROM clock_timestamp() - t0));
+	END LOOP;
+	ALTER TABLE sealpg.seal_status_history ENABLE TRIGGER journal_record;
+	RAISE NOTICE '  in the server: a freeze+unfreeze transaction takes % us without the journal, % us with it (+% us for its 2 events, +% %%); 2 bare appends % us',
+		round((best_off * 1e6 / 1000)::numeric, 1), round((best_on * 1e6 / 1000)::numeric, 1),
+		round(((best_on - best_off) * 1e6 / 1000)::numeric, 1), round(((best_on / best_off - 1) * 100)::numeric, 1),
+		round((best_append * 1e6 / 1000)::numeric, 1);
+END \$\$" 2>&1 | sed 's/^NOTICE:  //'
 # the per-event cost: a tx holds two events
 if q -c "SELECT 1 FROM pg_proc WHERE proname = 'sign' AND pronamespace = 'sealpg'::regnamespace" | grep -q 1 &&
 	q -c "SELECT 1 FROM pg_trigger WHERE tgname = 'journal_record' AND tgrelid = 'sealpg.signatures'::regclass" | grep -q 1; then
@@ -124,7 +165,7 @@ for i in 1 2 3; do
 	q -c "SELECT format('  run %s: %s s, ok=%s, %s entries checked, tree size %s', $i,
 		round(extract(epoch FROM clock_timestamp() - t0)::numeric, 2), v.ok, v.entries_checked, v.tree_size)
 		FROM (SELECT clock_timestamp() AS t0) s, LATERAL (SELECT * FROM sealpg.journal_verify()) v" \
-	  -c "SELECT format('         backend CPU %s s (user %s, system %s)', (u + s) / 100.0, u / 100.0, s / 100.0)
+	  -c "SELECT format('         backend CPU %s s (user %s, system %s)', round((u + s) / 100.0, 2), round(u / 100.0, 2), round(s / 100.0, 2))
 		FROM (SELECT f[14]::int AS u, f[15]::int AS s FROM string_to_array(
 			pg_read_file('/proc/' || pg_backend_pid() || '/stat'), ' ') AS f) x"
 done
