@@ -7,12 +7,11 @@
  *	  seal signature (its timestamp as an unsigned attribute).
  *
  * OpenSSL builds every structure (CMS_sign_ex, TS_RESP_create_response,
- * X509_sign); the keys come from the signing part of sealpg, which makes
- * EVP_PKEYs whose signing the token does through the agent.  That part is
- * reached through weak references, so this file builds and its functions
- * say SE201 when it is not installed; the same code paths are exercised
- * with keys held in memory by sealpg.log_signing_selftest(), which the
- * tests check with the openssl command line.
+ * X509_sign); the keys come from the signing part (authority.h,
+ * token_provider.h): EVP_PKEYs whose signing the token does through the
+ * agent.  The same code paths run with keys held in memory in
+ * sealpg.log_signing_selftest(), which the tests check with the openssl
+ * command line.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,31 +31,11 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+#include "authority.h"
 #include "journal.h"
 #include "ossl.h"
 #include "sealpg.h"
-
-/*
- * Provided by the signing part (authority.c, token_provider.c) when it is
- * installed; NULL otherwise.  Both return objects tracked on
- * CurrentMemoryContext (ossl.h).
- */
-extern void sealpg_authority_load(X509 **cert, EVP_PKEY **key) __attribute__((weak));
-extern EVP_PKEY *sealpg_token_key(const char *token, const unsigned char *key_id, size_t len,
-								  const unsigned char *spki_der, size_t spki_len) __attribute__((weak));
-extern OSSL_LIB_CTX *sealpg_token_libctx(void) __attribute__((weak));
-
-/* Raise SE201 unless the signing part is installed. */
-static void
-require_signing_part(void)
-{
-	if (sealpg_authority_load == NULL || sealpg_token_key == NULL || sealpg_token_libctx == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_SEAL_NO_AUTHORITY),
-				 errmsg("the authority's signing part is not installed"),
-				 errdetail("Tree heads and timestamps are signed with the authority's token key."),
-				 errhint("Install a sealpg built with the signing part, then create the authority with sealpg.authority_init(name).")));
-}
+#include "token_provider.h"
 
 /* A bytea copy of DER bytes allocated by OpenSSL (which are freed). */
 static bytea *
@@ -304,7 +283,6 @@ sealpg_authority_sign_detached(PG_FUNCTION_ARGS)
 	X509	   *cert;
 	EVP_PKEY   *key;
 
-	require_signing_part();
 	sealpg_authority_load(&cert, &key);
 	PG_RETURN_BYTEA_P(cms_detached(cert, key, sealpg_token_libctx(),
 								   VARDATA_ANY(content), VARSIZE_ANY_EXHDR(content)));
@@ -330,7 +308,6 @@ sealpg_timestamp(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a timestamp is made over a 32-byte SHA-256 digest")));
-	require_signing_part();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	tsa_der = spi_bytea("SELECT certificate::bytea FROM sealpg.tsa", cxt);
@@ -462,7 +439,6 @@ sealpg_tsa_issue(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a TSA certificate is valid for 1 to 36500 days")));
-	require_signing_part();
 	sealpg_authority_load(&authority, &key);
 	cert = tsa_certificate(pub, cn, authority, key, sealpg_token_libctx(), days, false);
 	len = i2d_X509(cert, &der);

@@ -255,8 +255,9 @@ SELECT sealpg.ocsp_request('\x3000', '\x3000');
 SELECT sealpg.tree_head_json(123456789);
 \set ON_ERROR_STOP 1
 
--- signing in the authority's name needs the signing part: SE201 without it
--- (record_tree_head then records the head unsigned)
+-- signing in the authority's name needs an authority (SE201 without one;
+-- record_tree_head then records the head unsigned); evidence of an unknown
+-- signature: SE402 (test/integration/evidence_sql.sh runs the whole chain)
 SELECT public.sqlstate_of('SELECT sealpg.sign_tree_head()') AS sign_tree_head,
 	   public.sqlstate_of('SELECT sealpg.timestamp(sha256(''x''))') AS timestamp_,
 	   public.sqlstate_of('SELECT sealpg.tsa_init()') AS tsa_init,

@@ -14,6 +14,8 @@
 #include <time.h>
 
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -330,6 +332,50 @@ check_seal_certificate(Facts *facts, Report *r)
 	X509_STORE_free(store);
 }
 
+static bool authority_signed(const PackageFile *content, const PackageFile *sig, X509 *authority);
+
+/*
+ * 5b. Without an OCSP responder, the authority's signed status statement:
+ * status.json (the seal certificate's serial and its status when it
+ * signed) and status.p7s, the authority's detached signature over it.
+ */
+static void
+check_status_statement(const Package *pkg, Facts *facts, Report *r)
+{
+	const PackageFile *st = package_file(pkg, "status.json");
+	const PackageFile *sig = package_file(pkg, "status.p7s");
+	char	   *serial;
+	char	   *status;
+	char	   *mine;
+	BIGNUM	   *bn;
+
+	if (st == NULL || sig == NULL)
+	{
+		fails(r, "status: the package has neither ocsp.der nor status.json with status.p7s");
+		return;
+	}
+	if (!authority_signed(st, sig, facts->authority))
+	{
+		fails(r, "status: status.p7s is not the authority's signature over status.json");
+		return;
+	}
+	serial = json_string_field((const char *) st->data, st->len, "certificate_serial", NULL);
+	status = json_string_field((const char *) st->data, st->len, "status_at_signing", NULL);
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(facts->seal), NULL);
+	mine = bn ? BN_bn2hex(bn) : NULL;
+	if (serial == NULL || status == NULL || mine == NULL ||
+		OPENSSL_strcasecmp(serial + strspn(serial, "0"), mine + strspn(mine, "0")) != 0)
+		fails(r, "status: the authority's status statement is about another certificate");
+	else if (strcmp(status, "good") != 0)
+		fails(r, "status: the authority states the seal certificate was %s when it signed", status);
+	else
+		holds(r, "status: the authority's signed statement says the seal certificate was good when it signed");
+	OPENSSL_free(mine);
+	BN_free(bn);
+	free(serial);
+	free(status);
+}
+
 /* 5. the seal certificate's status at signing time: an OCSP response. */
 static void
 check_status(const Package *pkg, Facts *facts, Report *r)
@@ -344,7 +390,7 @@ check_status(const Package *pkg, Facts *facts, Report *r)
 
 	if (f == NULL)
 	{
-		fails(r, "status: the package has no ocsp.der");
+		check_status_statement(pkg, facts, r);
 		return;
 	}
 	p = f->data;
@@ -432,6 +478,12 @@ authority_signed(const PackageFile *content, const PackageFile *sig, X509 *autho
 	cms = d2i_CMS_ContentInfo(NULL, &p, (long) sig->len);
 	bio = BIO_new_mem_buf(content->data, (int) content->len);
 	store = authority_store(authority, 0);
+	/* the authority's own certificate signs: a CA certificate, not an S/MIME signer */
+	if (store != NULL && X509_STORE_set_purpose(store, X509_PURPOSE_ANY) != 1)
+	{
+		X509_STORE_free(store);
+		store = NULL;
+	}
 	if (cms != NULL && bio != NULL && store != NULL && sk_X509_push(certs, authority))
 		ok = CMS_verify(cms, certs, store, bio, NULL, CMS_BINARY | CMS_NOINTERN) == 1;
 	if (ok)

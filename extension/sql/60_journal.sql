@@ -475,6 +475,9 @@ DECLARE
 	e record;
 	h record;
 	sig_ts bytea;
+	ocsp bytea;
+	status_then text;
+	statement text;
 	names text[];
 	contents bytea[];
 	files text;
@@ -518,12 +521,25 @@ BEGIN
 					  convert_to(sealpg.inclusion_proof_json(e.entry_id, h.tree_size), 'UTF8'),
 					  convert_to(sealpg.tree_head_text(h.tree_size, h.root_hash, h.recorded_at), 'UTF8'),
 					  h.signature];
-	-- the certificate's status, from the revocation part's OCSP responder
-	IF pg_catalog.to_regprocedure('sealpg.ocsp_respond(bytea)') IS NULL THEN
-		RAISE EXCEPTION 'the revocation part (OCSP) is not installed' USING ERRCODE = 'SE201';
+	-- the certificate's status: an OCSP response from the revocation part's
+	-- responder; without it, a status statement signed by the authority
+	IF pg_catalog.to_regprocedure('sealpg.ocsp_respond(bytea)') IS NOT NULL THEN
+		names := names || 'ocsp.der'::text;
+		EXECUTE 'SELECT sealpg.ocsp_respond($1)' INTO ocsp USING sealpg.ocsp_request(cert_der, auth_der);
+		contents := contents || ocsp;
+	ELSE
+		SELECT h2.new_status INTO status_then FROM sealpg.seal_status_history h2
+		 WHERE h2.seal_id = s.seal_id AND h2.changed_at <= s.signed_at
+		 ORDER BY h2.changed_at DESC, h2.history_id DESC LIMIT 1;
+		statement := format('{"v":1,"certificate_serial":"%s","es_id":%s,"signed_at":"%s","status_at_signing":"%s","stated_at":"%s"}',
+			lower(s.certificate_serial), to_json(es)::text,
+			to_char(s.signed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+			CASE status_then WHEN 'active' THEN 'good' WHEN 'frozen' THEN 'hold' WHEN 'revoked' THEN 'revoked' ELSE 'unknown' END,
+			to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'));
+		names := names || ARRAY['status.json', 'status.p7s'];
+		contents := contents || ARRAY[convert_to(statement, 'UTF8'),
+									  sealpg.authority_sign_detached(convert_to(statement, 'UTF8'))];
 	END IF;
-	names := names || 'ocsp.der'::text;
-	contents := contents || sealpg.ocsp_respond(sealpg.ocsp_request(cert_der, auth_der));
 	-- timestamps, when there is a TSA
 	IF EXISTS (SELECT 1 FROM sealpg.tsa) THEN
 		sig_ts := sealpg.timestamp_signature(signature);
