@@ -17,6 +17,11 @@ demo_refused "UPDATE sealpg.journal SET payload = '{}'"
 demo_refused "DELETE FROM sealpg.journal"
 
 say "60.3 The entries become leaves of one Merkle tree; the authority signs its head"
+if [ "$(demo_value "SELECT EXISTS (SELECT 1 FROM sealpg.authority)")" = t ]; then
+	echo "  The authority gets a timestamp authority: a key born on its token, a certificate for timeStamping:"
+	demo_value "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM sealpg.tsa) THEN sealpg.tsa_init()::text END" >/dev/null
+	demo_sql "SELECT sealpg.x509_subject(certificate) AS tsa, sealpg.x509_issuer(certificate) AS issuer, token_label FROM sealpg.tsa"
+fi
 HEAD60=$(demo_value "SELECT sealpg.record_tree_head()")
 demo_sql "SELECT tree_size, left(encode(root_hash, 'hex'), 24) AS root, signed,
 	timestamp_token IS NOT NULL AS timestamped, recorded_at FROM sealpg.tree_heads
@@ -52,7 +57,6 @@ if [ -z "$SIG60" ]; then
 elif [ ! -x "$SEALPG_VERIFY" ]; then
 	echo "  sealpg-verify is not built: no package."
 else
-	demo_value "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM sealpg.tsa) THEN sealpg.tsa_init()::text END" >/dev/null
 	demo_value "SELECT encode(sealpg.evidence('$SIG60'), 'hex')" | perl -ne 's/\s+//g; print pack("H*", $_)' \
 		> "$DEMO_OUT/evidence.tar"
 	echo "  demo-out/evidence.tar holds:"
