@@ -476,6 +476,7 @@ DECLARE
 	h record;
 	sig_ts bytea;
 	ocsp bytea;
+	has_responder boolean := false;
 	status_then text;
 	statement text;
 	names text[];
@@ -522,8 +523,13 @@ BEGIN
 					  convert_to(sealpg.tree_head_text(h.tree_size, h.root_hash, h.recorded_at), 'UTF8'),
 					  h.signature];
 	-- the certificate's status: an OCSP response from the revocation part's
-	-- responder; without it, a status statement signed by the authority
-	IF pg_catalog.to_regprocedure('sealpg.ocsp_respond(bytea)') IS NOT NULL THEN
+	-- responder (sealpg.ocsp_responder_init); without one, a status
+	-- statement signed by the authority
+	IF pg_catalog.to_regprocedure('sealpg.ocsp_respond(bytea)') IS NOT NULL
+	   AND pg_catalog.to_regclass('sealpg.ocsp_responders') IS NOT NULL THEN
+		EXECUTE 'SELECT EXISTS (SELECT 1 FROM sealpg.ocsp_responders r WHERE r.current)' INTO has_responder;
+	END IF;
+	IF has_responder THEN
 		names := names || 'ocsp.der'::text;
 		EXECUTE 'SELECT sealpg.ocsp_respond($1)' INTO ocsp USING sealpg.ocsp_request(cert_der, auth_der);
 		contents := contents || ocsp;

@@ -34,7 +34,8 @@ $PSQL -tA -c "SELECT certificate::text FROM sealpg.authority" > "$W/authority.pe
 
 # the TSA: a key on the token, a certificate with critical EKU timeStamping
 $PSQL -tA -c "SELECT sealpg.tsa_init()" > "$W/tsa.pem"
-if openssl x509 -in "$W/tsa.pem" -noout -text | grep -A1 "Extended Key Usage: critical" | grep -q "Time Stamping" &&
+openssl x509 -in "$W/tsa.pem" -noout -text > "$W/tsa.txt"
+if grep -A1 "Extended Key Usage: critical" "$W/tsa.txt" | grep -q "Time Stamping" &&
 	openssl verify -CAfile "$W/authority.pem" -purpose timestampsign "$W/tsa.pem" >/dev/null 2>&1; then
 	pass "tsa_init: a TSA certificate from the authority, critical extendedKeyUsage timeStamping"
 else
@@ -61,14 +62,15 @@ n=$($PSQL -tA -c "SELECT count(*) FROM sealpg.journal WHERE kind = 'signature' A
 # its timestamp, from the token-backed TSA
 $PSQL -tA -c "SELECT encode(sealpg.timestamp_signature('$sig'), 'hex')" | unhex > "$W/sig.tsr"
 $PSQL -tA -c "SELECT encode(sealpg.signature_value_digest(signature::bytea), 'hex') FROM sealpg.signatures WHERE signature_id = '$sig'" > "$W/imprint"
-if openssl ts -verify -digest "$(cat "$W/imprint")" -in "$W/sig.tsr" -CAfile "$W/authority.pem" 2>&1 | grep -q "Verification: OK"; then
+openssl ts -verify -digest "$(cat "$W/imprint")" -in "$W/sig.tsr" -CAfile "$W/authority.pem" > "$W/ts1.txt" 2>&1 || true
+if grep -q "Verification: OK" "$W/ts1.txt"; then
 	pass "openssl ts -verify accepts the token-backed TSA's timestamp of the signature"
 else
 	fail "openssl ts -verify refuses the signature's timestamp"
 fi
 $PSQL -tA -c "SELECT encode(cades_t, 'hex') FROM sealpg.signature_timestamps WHERE signature_id = '$sig'" | unhex > "$W/cades.p7s"
 if openssl cms -verify -binary -inform DER -in "$W/cades.p7s" -content "$W/contract.txt" -CAfile "$W/authority.pem" -out /dev/null 2>/dev/null &&
-	openssl cms -cmsout -print -inform DER -in "$W/cades.p7s" | grep -q "id-smime-aa-timeStampToken"; then
+	openssl cms -cmsout -print -inform DER -in "$W/cades.p7s" > "$W/cades.txt" && grep -q "id-smime-aa-timeStampToken" "$W/cades.txt"; then
 	pass "the stored CAdES-T signature carries its timestamp and still verifies"
 else
 	fail "the CAdES-T signature"
@@ -95,10 +97,38 @@ fi
 cat "$W/out"
 # the package's timestamp of the tree head, checked by openssl too
 mkdir "$W/x" && tar xf "$W/evidence.tar" -C "$W/x"
-if openssl ts -verify -data "$W/x/tree-head.json" -in "$W/x/tree-head-timestamp.tsr" -CAfile "$W/authority.pem" 2>&1 | grep -q "Verification: OK"; then
+openssl ts -verify -data "$W/x/tree-head.json" -in "$W/x/tree-head-timestamp.tsr" -CAfile "$W/authority.pem" > "$W/ts2.txt" 2>&1 || true
+if grep -q "Verification: OK" "$W/ts2.txt"; then
 	pass "openssl ts -verify accepts the tree head's timestamp in the package"
 else
 	fail "the tree head's timestamp"
+fi
+grep -q "^HOLDS.*status: the authority's signed statement" "$W/out" &&
+	pass "without an OCSP responder the package carries the authority's signed status statement" ||
+	fail "the status statement"
+# with the revocation part's OCSP responder, the package carries its response
+if [ "$($PSQL -tA -c "SELECT to_regprocedure('sealpg.ocsp_responder_init(interval,text)') IS NOT NULL")" = t ]; then
+	$PSQL -c "SELECT sealpg.ocsp_responder_init()" >/dev/null
+	$PSQL -tA -c "SELECT encode(sealpg.evidence('$sig'), 'hex')" | unhex > "$W/evidence2.tar"
+	tar tf "$W/evidence2.tar" > "$W/list2"
+	if grep -q '^ocsp.der$' "$W/list2" &&
+		"$VERIFY" "$W/evidence2.tar" --authority "$W/authority.pem" --document "$W/contract.txt" > "$W/out2" &&
+		grep -q "^HOLDS.*status: the authority's OCSP response says the seal certificate is good" "$W/out2"; then
+		pass "with the OCSP responder: ocsp.der in the package, and the evidence holds"
+	else
+		tr "\n" " " < "$W/list2"; cat "$W/out2" 2>/dev/null || true
+		fail "the package with an OCSP response"
+	fi
+	mkdir "$W/y" && tar xf "$W/evidence2.tar" -C "$W/y"
+	awk '/BEGIN/{n++} n==1' "$W/y/chain.pem" > "$W/seal.pem"
+	openssl ocsp -respin "$W/y/ocsp.der" -CAfile "$W/authority.pem" -issuer "$W/authority.pem" -sha256 \
+		-cert "$W/seal.pem" > "$W/ocsp.txt" 2>&1 || true
+	if grep -q "Response verify OK" "$W/ocsp.txt" && grep -q ": good" "$W/ocsp.txt"; then
+		pass "openssl ocsp accepts the package's OCSP response"
+	else
+		cat "$W/ocsp.txt"
+		fail "openssl ocsp refuses the package's OCSP response"
+	fi
 fi
 # another document is refused
 printf 'Contract of evidence\nSigned for the journal test!\n' > "$W/other.txt"

@@ -93,7 +93,8 @@ stamp() {	# stamp DATA OUT
 }
 stamp sigvalue.der sig.tsr
 stamp tree-head.json head.tsr
-if openssl ts -verify -data sigvalue.der -in sig.tsr -CAfile ca.pem 2>&1 | grep -q "Verification: OK"; then
+openssl ts -verify -data sigvalue.der -in sig.tsr -CAfile ca.pem > ts.txt 2>&1 || true
+if grep -q "Verification: OK" ts.txt; then
 	pass "openssl ts -verify accepts the signature's timestamp"
 else
 	fail "openssl ts -verify refuses the signature's timestamp"
