@@ -53,6 +53,9 @@
 #define ERRCODE_SEAL_JOURNAL_NOT_SEQUENCED	MAKE_SQLSTATE('S','E','4','0','3')
 #define ERRCODE_SEAL_TREE_SIZE				MAKE_SQLSTATE('S','E','4','0','4')
 
+/* ---- devices (SE5xx; raised from extension/sql/70_devices.sql) ---- */
+#define ERRCODE_SEAL_DEVICE_NOT_BOUND		MAKE_SQLSTATE('S','E','5','0','1')
+
 /* ---- notifications (registry.c) ---- */
 /* Version of every JSON payload sealpg sends; listeners check it. */
 #define SEALPG_PAYLOAD_VERSION	1
