@@ -31,6 +31,7 @@ char	   *sealpg_crl_url = NULL;
 char	   *sealpg_ocsp_url = NULL;
 int			sealpg_crl_validity_s = 86400;
 int			sealpg_ocsp_validity_s = 300;
+int			sealpg_max_clock_skew_s = 300;
 char	   *sealpg_tsa_policy = NULL;
 
 void		_PG_init(void);
@@ -149,6 +150,15 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("sealpg.max_clock_skew",
+							gettext_noop("How far ahead of the server's clock a use may be dated."),
+							gettext_noop("Uses dated later than now plus this are refused (SQLSTATE SE602)."),
+							&sealpg_max_clock_skew_s,
+							300, 0, 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("sealpg");
 

@@ -56,6 +56,15 @@
 /* ---- devices (SE5xx; raised from extension/sql/70_devices.sql) ---- */
 #define ERRCODE_SEAL_DEVICE_NOT_BOUND		MAKE_SQLSTATE('S','E','5','0','1')
 
+/* ---- use events and alerts (SE6xx, anomaly.c, alerts.c) ---- */
+#define ERRCODE_USE_BAD_LOCATION			MAKE_SQLSTATE('S','E','6','0','1')
+#define ERRCODE_USE_IN_FUTURE				MAKE_SQLSTATE('S','E','6','0','2')
+#define ERRCODE_USE_BAD_FORCE				MAKE_SQLSTATE('S','E','6','0','3')
+#define ERRCODE_USE_NOT_A_NUMBER			MAKE_SQLSTATE('S','E','6','0','4')
+#define ERRCODE_USE_BAD_SEQUENCE			MAKE_SQLSTATE('S','E','6','0','5')
+#define ERRCODE_ALERT_NOT_FOUND				MAKE_SQLSTATE('S','E','6','0','6')
+#define ERRCODE_ALERT_RESOLVED				MAKE_SQLSTATE('S','E','6','0','7')
+
 /* ---- notifications (registry.c) ---- */
 /* Version of every JSON payload sealpg sends; listeners check it. */
 #define SEALPG_PAYLOAD_VERSION	1
@@ -73,5 +82,6 @@ extern char *sealpg_ocsp_url;
 extern int	sealpg_crl_validity_s;
 extern int	sealpg_ocsp_validity_s;
 extern char *sealpg_tsa_policy;
+extern int	sealpg_max_clock_skew_s;
 
 #endif							/* SEALPG_H */
