@@ -1,6 +1,8 @@
 -- anomaly detection: ingestion, every rule firing and staying silent,
 -- de-duplication, the freeze and confirm cycle, replay, bad input
+SET client_min_messages = warning;	-- the same output whether or not another test created it
 CREATE EXTENSION IF NOT EXISTS sealpg;
+RESET client_min_messages;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SET timezone = 'UTC';
@@ -184,9 +186,8 @@ SELECT sealpg.check_silent_devices() AS silent;
 SELECT sealpg.check_silent_devices() AS silent_again;
 SELECT rule, severity, risk_score, details->>'device_id' AS device FROM sealpg.alerts WHERE seal_id = :'seal2' AND rule = 'silent_device';
 
--- schedule_jobs is harmless without pg_cron and when repeated
-SELECT sealpg.schedule_jobs() >= 0 AS scheduled;
-SELECT sealpg.schedule_jobs() >= 0 AS scheduled_again;
+-- the jobs pg_cron runs (sealpg.schedule_jobs() schedules them)
+SELECT job_name, schedule, command FROM sealpg.jobs WHERE job_name IN ('sealpg-rebuild-profiles', 'sealpg-silent-devices') ORDER BY job_name;
 
 -- an alert raised in a transaction that rolls back is still recorded
 -- (by the deferred writer), and its seal frozen

@@ -522,33 +522,11 @@ $$;
 COMMENT ON FUNCTION sealpg.check_silent_devices() IS
 	'raises a silent_device warning for every active seal whose bound device has reported nothing for silent_after; returns how many (run by pg_cron)';
 
-CREATE FUNCTION sealpg.schedule_jobs() RETURNS integer
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	job record;
-	n integer := 0;
-BEGIN
-	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
-		RAISE NOTICE 'pg_cron is not installed: no jobs scheduled';
-		RETURN 0;
-	END IF;
-	FOR job IN VALUES
-		('sealpg-rebuild-profiles', '17 3 * * *', 'SELECT sealpg.rebuild_profiles()'),
-		('sealpg-silent-devices', '*/15 * * * *', 'SELECT sealpg.check_silent_devices()'),
-		('sealpg-purge-cron-history', '41 4 * * *',
-		 'DELETE FROM cron.job_run_details WHERE end_time < now() - interval ''7 days''')
-	LOOP
-		-- cron.schedule(name, ...) replaces a job of the same name: harmless to repeat
-		EXECUTE 'SELECT cron.schedule($1, $2, $3)' USING job.column1, job.column2, job.column3;
-		n := n + 1;
-	END LOOP;
-	RETURN n;
-END
-$$;
-COMMENT ON FUNCTION sealpg.schedule_jobs() IS
-	'schedules (or reschedules, by name) the anomaly jobs with pg_cron when it is installed: profile rebuild, silent devices, purge of cron history; returns how many';
+-- The periodic jobs of this piece; sealpg.schedule_jobs() (piece 15)
+-- hands them to pg_cron.
+INSERT INTO sealpg.jobs (job_name, schedule, command) VALUES
+	('sealpg-rebuild-profiles', '17 3 * * *', 'SELECT sealpg.rebuild_profiles()'),
+	('sealpg-silent-devices', '*/15 * * * *', 'SELECT sealpg.check_silent_devices()');
 
 -- Every function is refused to PUBLIC (PostgreSQL grants EXECUTE to
 -- PUBLIC by default) and granted to the roles that need it.
@@ -561,8 +539,7 @@ REVOKE ALL ON FUNCTION
 	sealpg.profile(text),
 	sealpg.rebuild_profiles(text),
 	sealpg.window_stats(text, timestamptz, timestamptz, interval),
-	sealpg.check_silent_devices(),
-	sealpg.schedule_jobs()
+	sealpg.check_silent_devices()
 	FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
 	sealpg.record_use(text, timestamptz, double precision, double precision, real, text, text, bigint, real, bytea)
