@@ -72,6 +72,18 @@ ocspd-clean:
 all: agent
 install: agent-install
 clean: agent-clean
+# sealpg-listen (tools/): prints the notification channels as JSON lines
+all: tools
+install: tools-install
+clean: tools-clean
+.PHONY: tools tools-install tools-clean
+tools:
+	$(MAKE) -C tools
+tools-install:
+	$(MAKE) -C tools install
+tools-clean:
+	$(MAKE) -C tools clean
+
 .PHONY: agent agent-install agent-clean up down env demo test
 agent:
 	$(MAKE) -C agent
