@@ -11,17 +11,23 @@
  * stored with an id made here; a critical one freezes the seal at once
  * (the registry's guard records the change and notifies sealpg_status);
  * sealpg_alert is notified with a JSON payload (version 1, under 8000
- * bytes); and the same payload is queued with sealpg_defer() for
- * sealpg.alert_deferred().  The deferred writer inserts the alert with
- * ON CONFLICT (alert_id) DO NOTHING: if the raising transaction commits,
- * its row wins (the writer waits for it) and nothing more happens; if it
- * rolls back, the writer's row is the alert, and the writer applies the
- * freeze and sends the notification itself.
+ * bytes), which PostgreSQL delivers at commit.
+ *
+ * If the raising (sub)transaction rolls back instead, the alert must
+ * still exist.  Each new alert's payload is kept in a backend-local list
+ * tagged with the subtransaction that raised it; a subtransaction commit
+ * hands its entries to the parent, a (sub)transaction abort queues its
+ * entries with sealpg_defer() for sealpg.alert_deferred(), and a top-level
+ * commit simply forgets the list.  So the deferred writer does nothing in
+ * the common case, and a long batch never waits on its queue.  The writer
+ * inserts with ON CONFLICT (alert_id) DO NOTHING, applies the freeze and
+ * sends the notification itself.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
@@ -58,6 +64,18 @@ typedef struct AlertRecord
 	TimestampTz seen_at;		/* event time of the first use */
 	TimestampTz raised_at;
 } AlertRecord;
+
+/* An alert raised in the current transaction, kept until it ends. */
+typedef struct PendingAlert
+{
+	SubTransactionId subid;
+	char	   *payload;
+	struct PendingAlert *next;
+} PendingAlert;
+
+static MemoryContext pending_context = NULL;
+static PendingAlert *pending = NULL;
+static bool pending_callbacks = false;
 
 static SPIPlanPtr absorb_plan = NULL;
 static SPIPlanPtr insert_plan = NULL;
@@ -226,7 +244,82 @@ store_alert(const AlertRecord *a, bool *frozen)
 	return true;
 }
 
-/* Raise a new alert or absorb the hit; notify and defer a new one. */
+/* Queue the pending alerts of aborted subtransactions (subid >= from). */
+static void
+defer_pending(SubTransactionId from)
+{
+	PendingAlert **link = &pending;
+
+	while (*link != NULL)
+	{
+		PendingAlert *p = *link;
+
+		if (p->subid >= from)
+		{
+			sealpg_defer("sealpg.alert_deferred", p->payload);
+			*link = p->next;
+		}
+		else
+			link = &p->next;
+	}
+}
+
+/* Transaction end: commit forgets the list, abort defers it. */
+static void
+alerts_xact_callback(XactEvent event, void *arg)
+{
+	if (pending == NULL)
+		return;
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		defer_pending(InvalidSubTransactionId);
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		pending = NULL;
+		MemoryContextReset(pending_context);
+	}
+}
+
+/* Subtransaction end: commit hands entries to the parent, abort defers them. */
+static void
+alerts_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	PendingAlert *p;
+
+	if (pending == NULL)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		defer_pending(mySubid);
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+		for (p = pending; p != NULL; p = p->next)
+			if (p->subid >= mySubid)
+				p->subid = parentSubid;
+}
+
+/* Remember a new alert until its transaction ends. */
+static void
+keep_pending(const char *payload)
+{
+	PendingAlert *p;
+
+	if (!pending_callbacks)
+	{
+		pending_context = AllocSetContextCreate(TopMemoryContext, "sealpg pending alerts",
+												ALLOCSET_SMALL_SIZES);
+		RegisterXactCallback(alerts_xact_callback, NULL);
+		RegisterSubXactCallback(alerts_subxact_callback, NULL);
+		pending_callbacks = true;
+	}
+	p = MemoryContextAlloc(pending_context, sizeof(PendingAlert));
+	p->subid = GetCurrentSubTransactionId();
+	p->payload = MemoryContextStrdup(pending_context, payload);
+	p->next = pending;
+	pending = p;
+}
+
+/* Raise a new alert or absorb the hit; notify, and keep it for an abort. */
 static void
 raise_one(AlertRecord *a)
 {
@@ -242,7 +335,7 @@ raise_one(AlertRecord *a)
 	payload = alert_payload(a, frozen, false);
 	sealpg_notify("sealpg_alert", payload);
 	/* the same alert again, by the deferred writer, if this transaction rolls back */
-	sealpg_defer("sealpg.alert_deferred", payload);
+	keep_pending(payload);
 	pfree(payload);
 }
 

@@ -211,6 +211,19 @@ SELECT public.wait_for_alert(:'seal3') AS alert_kept;
 SELECT rule, severity, cardinality(event_ids) AS events FROM sealpg.alerts WHERE seal_id = :'seal3';
 SELECT status FROM sealpg.seals WHERE es_id = 'ES-ANOM-3';
 SELECT count(*) AS rolled_back_uses FROM sealpg.use_events WHERE seal_id = :'seal3';
+-- the same when only a subtransaction (an EXCEPTION block) rolls back
+SELECT sealpg.create_seal('ES-ANOM-4', 'fourth seal', 'personal', :'org', valid_from => '2026-01-01',
+	valid_until => '2030-01-01', device_id => 'dev-4') AS seal4 \gset
+DO $$
+BEGIN
+	PERFORM sealpg.record_use('ES-ANOM-4', '2026-11-20 10:00+00', device_id => 'dev-stranger');
+	RAISE EXCEPTION 'the caller fails after the alert';
+EXCEPTION WHEN raise_exception THEN
+	NULL;
+END $$;
+SELECT public.wait_for_alert(:'seal4') AS alert_kept;
+SELECT rule, severity FROM sealpg.alerts WHERE seal_id = :'seal4';
+SELECT status FROM sealpg.seals WHERE es_id = 'ES-ANOM-4';
 -- a committed alert is not stored twice by the deferred writer
 SELECT sealpg.record_use('ES-ANOM-2', '2026-11-21 10:00+00', device_id => 'dev-other') IS NOT NULL AS recorded;
 SELECT pg_sleep(0.5);

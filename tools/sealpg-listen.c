@@ -4,7 +4,7 @@
  *	  Print sealpg's notifications as JSON lines, from one or more
  *	  databases.
  *
- *	  sealpg-listen [--count N] [--timeout S] [--channel C]... [CONNINFO]...
+ *	  sealpg-listen [--count N] [--timeout S] [--timestamps] [--channel C]... [CONNINFO]...
  *
  * LISTENs on sealpg_alert, sealpg_revocation and sealpg_status (or the
  * channels named with --channel) on every connection string given (the
@@ -45,6 +45,7 @@ typedef struct Listener
 static volatile sig_atomic_t stop_requested = 0;
 static const char *channels[MAX_CHANNELS];
 static int	nchannels = 0;
+static int	with_timestamps = 0;
 
 /* Remember that a signal asked us to stop. */
 static void
@@ -117,6 +118,13 @@ print_notification(const PGnotify *n)
 		len--;
 	fputs("{\"channel\":", stdout);
 	print_json_string(n->relname);
+	if (with_timestamps)
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		printf(",\"received_epoch\":%lld.%06ld", (long long) ts.tv_sec, ts.tv_nsec / 1000);
+	}
 	if (len >= 2 && p[0] == '{' && p[len - 1] == '}')
 	{
 		const char *body = p + 1;
@@ -190,7 +198,7 @@ static void
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-			"usage: sealpg-listen [--count N] [--timeout SECONDS] [--channel NAME]... [CONNINFO]...\n"
+			"usage: sealpg-listen [--count N] [--timeout SECONDS] [--timestamps] [--channel NAME]... [CONNINFO]...\n"
 			"Prints sealpg's notifications (sealpg_alert, sealpg_revocation, sealpg_status)\n"
 			"as JSON lines; without CONNINFO the PG* environment variables are used.\n");
 	exit(status);
@@ -214,6 +222,8 @@ main(int argc, char **argv)
 	{
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
 			usage(0);
+		else if (strcmp(argv[i], "--timestamps") == 0)
+			with_timestamps = 1;
 		else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
 		{
 			char	   *end;
