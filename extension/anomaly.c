@@ -17,12 +17,21 @@
  *	use_event_flush   AFTER INSERT, each statement: writes every state the
  *	                  statement changed back to sealpg.seal_profiles.
  *
- * The cache is a hash table keyed by seal_id, in a memory context of its
- * own.  An entry is loaded with two index lookups (settings; state, locked
- * FOR UPDATE so that concurrent writers of one seal serialise) and written
- * back with one upsert, per seal per statement: a batch of 100,000 uses of
- * a few seals does a handful of queries, a single use three.  The cache is
- * emptied by the statement trigger and by any (sub)transaction abort.
+ * The statement cache is a hash table keyed by seal_id, in a memory
+ * context of its own.  An entry holds the seal's settings and its state,
+ * read with one index lookup (locked FOR UPDATE, so that concurrent
+ * writers of one seal serialise) and written back with one UPDATE, per
+ * seal per statement: a batch of 100,000 uses of a few seals does a
+ * handful of queries, a single use two.  It is emptied by the statement
+ * trigger and by any (sub)transaction abort.
+ *
+ * Settings (seals, calendars, holidays, devices, grants, rule_settings)
+ * change rarely, so each backend also keeps them across transactions.  A
+ * statement trigger on each of those tables, sealpg.anomaly_settings_changed(),
+ * queues a relcache invalidation of use_events; every backend's callback
+ * then marks its settings cache stale, and the next use reads them again.
+ * Invalidations are transactional: other backends see the change when it
+ * commits, the changing transaction itself at its next command.
  *
  * The triggers run as the inserting role (an operator may INSERT uses it
  * is granted); their own queries run as the owner of use_events, the way
@@ -37,6 +46,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -47,6 +57,7 @@
 #include "utils/date.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -67,6 +78,20 @@ typedef struct CacheEntry
 static MemoryContext cache_context = NULL;
 static HTAB *cache = NULL;
 static bool callbacks_registered = false;
+
+/* Settings of seals, kept across transactions. */
+typedef struct ConfigEntry
+{
+	pg_uuid_t	seal_id;		/* hash key */
+	SealConfig	cfg;
+} ConfigEntry;
+
+#define CONFIG_CACHE_MAX	10000
+
+static MemoryContext config_context = NULL;
+static HTAB *config_cache = NULL;
+static bool config_stale = false;
+static Oid	use_events_relid = InvalidOid;
 
 static SPIPlanPtr config_plan = NULL;
 static SPIPlanPtr state_plan = NULL;
@@ -116,6 +141,90 @@ anomaly_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 		cache_reset();
+}
+
+/* Relcache invalidation of use_events (or of everything): settings changed. */
+static void
+anomaly_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == use_events_relid)
+		config_stale = true;
+}
+
+/* Copy a seal's settings, arrays included, into mcxt. */
+static void
+copy_config(const SealConfig *src, SealConfig *dst, MemoryContext mcxt)
+{
+	*dst = *src;
+	dst->holidays = MemoryContextAlloc(mcxt, sizeof(int32) * Max(src->nholidays, 1));
+	memcpy(dst->holidays, src->holidays, sizeof(int32) * src->nholidays);
+	dst->devices = MemoryContextAlloc(mcxt, sizeof(uint64) * Max(src->ndevices, 1));
+	memcpy(dst->devices, src->devices, sizeof(uint64) * src->ndevices);
+	dst->grants = MemoryContextAlloc(mcxt, sizeof(SealGrant) * Max(src->ngrants, 1));
+	memcpy(dst->grants, src->grants, sizeof(SealGrant) * src->ngrants);
+}
+
+/* A seal's settings, from the backend's cache or read (SE007); SPI connected. */
+static void
+cached_config(const pg_uuid_t *seal_id, SealConfig *cfg, MemoryContext mcxt)
+{
+	ConfigEntry *ce;
+	bool		found;
+
+	if (config_context == NULL)
+	{
+		config_context = AllocSetContextCreate(TopMemoryContext, "sealpg anomaly settings",
+											   ALLOCSET_DEFAULT_SIZES);
+		CacheRegisterRelcacheCallback(anomaly_relcache_callback, (Datum) 0);
+	}
+	if (config_stale || (config_cache != NULL && hash_get_num_entries(config_cache) >= CONFIG_CACHE_MAX))
+	{
+		MemoryContextReset(config_context);
+		config_cache = NULL;
+		config_stale = false;
+	}
+	if (config_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(ConfigEntry);
+		ctl.hcxt = config_context;
+		config_cache = hash_create("sealpg anomaly settings", 256, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	ce = hash_search(config_cache, seal_id, HASH_FIND, NULL);
+	if (ce == NULL)
+	{
+		SealConfig	fresh;
+
+		anomaly_load_config(seal_id, &fresh, CurrentMemoryContext);
+		if (config_cache == NULL)
+		{
+			/* an invalidation arrived while reading: use it uncached */
+			copy_config(&fresh, cfg, mcxt);
+			return;
+		}
+		ce = hash_search(config_cache, seal_id, HASH_ENTER, &found);
+		copy_config(&fresh, &ce->cfg, config_context);
+	}
+	copy_config(&ce->cfg, cfg, mcxt);
+}
+
+/* Statement trigger on the settings tables: every backend rereads them. */
+PG_FUNCTION_INFO_V1(anomaly_settings_changed);
+Datum
+anomaly_settings_changed(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "anomaly_settings_changed: not called as a trigger");
+	relid = get_relname_relid("use_events", get_namespace_oid("sealpg", false));
+	if (OidIsValid(relid))
+		CacheInvalidateRelcacheByRelid(relid);
+	return PointerGetDatum(NULL);
 }
 
 /* The cache, created on first use. */
@@ -453,7 +562,7 @@ load_state(const pg_uuid_t *seal_id, SealState *st)
 	anomaly_state_from_bytea(isnull ? NULL : DatumGetByteaPP(d), st);
 }
 
-/* Write a seal's state and the profile columns derived from it. */
+/* Write a seal's state and the profile columns derived from it (row exists, locked). */
 void
 anomaly_store_state(const SealConfig *cfg, const SealState *st, bool rebuilt)
 {
@@ -467,13 +576,11 @@ anomaly_store_state(const SealConfig *cfg, const SealState *st, bool rebuilt)
 
 	if (store_plan == NULL)
 		store_plan = anomaly_prepare(
-								  "INSERT INTO sealpg.seal_profiles AS p (seal_id, events, first_event_at, last_event_at,"
-								  "  rate_per_day, force_samples, force_mean, force_stddev, state, updated_at, rebuilt_at)"
-								  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), CASE WHEN $10 THEN now() END)"
-								  " ON CONFLICT (seal_id) DO UPDATE SET events = $2, first_event_at = $3,"
+								  "UPDATE sealpg.seal_profiles p SET events = $2, first_event_at = $3,"
 								  "  last_event_at = $4, rate_per_day = $5, force_samples = $6, force_mean = $7,"
 								  "  force_stddev = $8, state = $9, updated_at = now(),"
-								  "  rebuilt_at = CASE WHEN $10 THEN now() ELSE p.rebuilt_at END",
+								  "  rebuilt_at = CASE WHEN $10 THEN now() ELSE p.rebuilt_at END"
+								  " WHERE p.seal_id = $1",
 								  10, types);
 
 	b = palloc(VARHDRSZ + sizeof(SealState));
@@ -495,7 +602,7 @@ anomaly_store_state(const SealConfig *cfg, const SealState *st, bool rebuilt)
 	args[8] = PointerGetDatum(b);
 	args[9] = BoolGetDatum(rebuilt);
 	rc = SPI_execute_plan(store_plan, args, nulls, false, 0);
-	if (rc != SPI_OK_INSERT)
+	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
 		elog(ERROR, "could not store seal profile: %s", SPI_result_code_string(rc));
 	pfree(b);
 }
@@ -673,7 +780,14 @@ validate_use(Relation rel, HeapTuple tuple)
 						   : "Device sequence numbers are zero or more.")));
 }
 
-/* The cached entry of a seal, loading it (settings and locked state). */
+/* The statement's cached entry of a seal, or NULL. */
+static CacheEntry *
+cache_lookup(const pg_uuid_t *seal_id)
+{
+	return (CacheEntry *) hash_search(cache_get(), seal_id, HASH_FIND, NULL);
+}
+
+/* The cached entry of a seal, loading it (settings and locked state); SPI connected. */
 static CacheEntry *
 cache_entry(const pg_uuid_t *seal_id)
 {
@@ -689,7 +803,7 @@ cache_entry(const pg_uuid_t *seal_id)
 		SealState  *st = palloc(sizeof(SealState));
 
 		/* load before entering: an error leaves no half-made entry */
-		anomaly_load_config(seal_id, &cfg, cache_context);
+		cached_config(seal_id, &cfg, cache_context);
 		load_state(seal_id, st);
 		e = hash_search(h, seal_id, HASH_ENTER, &found);
 		e->cfg = cfg;
@@ -731,8 +845,9 @@ use_event_check(PG_FUNCTION_ARGS)
 	lookup_columns(rel);
 	validate_use(rel, tuple);
 
+	use_events_relid = RelationGetRelid(rel);
 	d = getcol(rel, tuple, COL_SEAL_ID, &isnull);
-	if (!isnull)
+	if (!isnull && cache_lookup(DatumGetUUIDP(d)) == NULL)
 	{
 		AS_OWNER_BEGIN(rel);
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -792,6 +907,7 @@ use_event_rules(PG_FUNCTION_ARGS)
 	bool		isnull;
 	pg_uuid_t	seal_id;
 	CacheEntry *e;
+	bool		connected = false;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
@@ -802,21 +918,34 @@ use_event_rules(PG_FUNCTION_ARGS)
 	memcpy(&seal_id, DatumGetUUIDP(getcol(rel, tuple, COL_SEAL_ID, &isnull)), sizeof(pg_uuid_t));
 	event_from_row(rel, tuple, &ev);
 
+	use_events_relid = RelationGetRelid(rel);
+	e = cache_lookup(&seal_id);
 	AS_OWNER_BEGIN(rel);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	e = cache_entry(&seal_id);
-	anomaly_prepare_event(&e->cfg, &ev);
-	nhits = anomaly_evaluate(&e->cfg, &e->st, &ev, hits);
-	for (i = 0; i < nhits; i++)
+	if (e == NULL)
 	{
-		anomaly_raise(&e->cfg, &ev, &hits[i]);
-		/* raising ran queries: the entry may have been reloaded, find it again */
+		/* the statement cache was emptied (a nested statement flushed it) */
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		connected = true;
 		e = cache_entry(&seal_id);
 	}
+	anomaly_prepare_event(&e->cfg, &ev);
+	nhits = anomaly_evaluate(&e->cfg, &e->st, &ev, hits);
+	if (nhits > 0 && !connected)
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		connected = true;
+	}
+	for (i = 0; i < nhits; i++)
+		anomaly_raise(&e->cfg, &ev, &hits[i]);
+	/* raising ran queries, which may have flushed the statement cache */
+	if (nhits > 0)
+		e = cache_entry(&seal_id);
 	anomaly_learn(&e->cfg, &e->st, &ev);
 	e->dirty = true;
-	SPI_finish();
+	if (connected)
+		SPI_finish();
 	AS_OWNER_END();
 	return PointerGetDatum(NULL);
 }

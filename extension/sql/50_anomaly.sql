@@ -167,6 +167,33 @@ CREATE TRIGGER use_event_rules AFTER INSERT ON sealpg.use_events
 CREATE TRIGGER use_event_flush AFTER INSERT ON sealpg.use_events
 	FOR EACH STATEMENT EXECUTE FUNCTION sealpg.use_event_flush();
 
+-- Each backend keeps seals' settings across transactions; a change to any
+-- table they come from makes every backend read them again.
+CREATE FUNCTION sealpg.anomaly_settings_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'anomaly_settings_changed'
+	LANGUAGE C;
+COMMENT ON FUNCTION sealpg.anomaly_settings_changed() IS
+	'statement trigger on the tables the rules read their settings from: tells every backend to read them again';
+REVOKE ALL ON FUNCTION sealpg.anomaly_settings_changed() FROM PUBLIC;	-- a trigger, never called directly
+
+CREATE TRIGGER anomaly_settings_changed
+	AFTER INSERT OR DELETE OR TRUNCATE
+	   OR UPDATE OF es_id, organisation_id, time_zone, calendar_id, home_latitude, home_longitude,
+					home_radius_m, device_id
+	ON sealpg.seals FOR EACH STATEMENT EXECUTE FUNCTION sealpg.anomaly_settings_changed();
+CREATE TRIGGER anomaly_settings_changed
+	AFTER INSERT OR DELETE OR TRUNCATE
+	   OR UPDATE OF operator, grant_from, grant_until, max_uses, granted_at
+	ON sealpg.seal_operators FOR EACH STATEMENT EXECUTE FUNCTION sealpg.anomaly_settings_changed();
+CREATE TRIGGER anomaly_settings_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON sealpg.calendars FOR EACH STATEMENT EXECUTE FUNCTION sealpg.anomaly_settings_changed();
+CREATE TRIGGER anomaly_settings_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON sealpg.holidays FOR EACH STATEMENT EXECUTE FUNCTION sealpg.anomaly_settings_changed();
+CREATE TRIGGER anomaly_settings_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON sealpg.seal_devices FOR EACH STATEMENT EXECUTE FUNCTION sealpg.anomaly_settings_changed();
+CREATE TRIGGER anomaly_settings_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+	ON sealpg.rule_settings FOR EACH STATEMENT EXECUTE FUNCTION sealpg.anomaly_settings_changed();
+
 CREATE FUNCTION sealpg.haversine_m(lat1 double precision, lon1 double precision,
 								   lat2 double precision, lon2 double precision)
 RETURNS double precision

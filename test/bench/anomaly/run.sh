@@ -119,7 +119,7 @@ batch() {
 single() {
 	reset
 	local f=$DIR/single.sql
-	echo "INSERT INTO $(target_of "$1") ($COLS) SELECT $COLS FROM $2 WHERE id = nextval('bench.next_id');" > "$f"
+	echo "INSERT INTO $(target_of "$1") ($COLS) SELECT $COLS FROM $2 WHERE id = (SELECT nextval('bench.next_id'));" > "$f"
 	"$PGBIN/pgbench" -n -c 2 -j 2 -T "$SECONDS_PER_RUN" -f "$f" "$DB" 2>/dev/null |
 		sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p'
 }
@@ -154,7 +154,7 @@ for hist in 1000 100000; do
 	t1=$(date +%s.%N)
 	R[hist_batch_$hist]=$(echo "($t1 - $t0) * 1000000 / 20000" | bc -l)
 	qv "SELECT setval('bench.next_id', 20001, false)" >/dev/null
-	echo "INSERT INTO sealpg.use_events ($COLS) SELECT $COLS FROM bench.src_after WHERE nid = nextval('bench.next_id');" > "$DIR/hist.sql"
+	echo "INSERT INTO sealpg.use_events ($COLS) SELECT $COLS FROM bench.src_after WHERE nid = (SELECT nextval('bench.next_id'));" > "$DIR/hist.sql"
 	tps=$("$PGBIN/pgbench" -n -c 2 -j 2 -T "$SECONDS_PER_RUN" -f "$DIR/hist.sql" "$DB" 2>/dev/null |
 		sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p')
 	R[hist_single_$hist]=$tps
