@@ -31,9 +31,8 @@ DO $$ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anomaly_alice') THEN CREATE ROLE anomaly_alice; END IF;
 	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anomaly_bob') THEN CREATE ROLE anomaly_bob; END IF;
 END $$;
--- (written directly: sealpg.grant_seal() trips over its own parameter name, see the report)
-INSERT INTO sealpg.seal_operators (seal_id, operator, granted_by) VALUES (:'seal', 'anomaly_alice', current_user);
-INSERT INTO sealpg.seal_operators (seal_id, operator, max_uses, granted_by) VALUES (:'seal', 'anomaly_bob', 2, current_user);
+SELECT sealpg.grant_seal('ES-ANOM-1', 'anomaly_alice');
+SELECT sealpg.grant_seal('ES-ANOM-1', 'anomaly_bob', max_uses => 2);
 INSERT INTO sealpg.holidays VALUES (:'org', '2026-11-10', 'company day');
 -- short learning so that the test stays small
 INSERT INTO sealpg.rule_settings (organisation_id, learning_uses, learning_period, force_min_samples,
