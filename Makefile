@@ -72,6 +72,9 @@ ocspd-clean:
 all: agent
 install: agent-install
 clean: agent-clean
+# PGXS tracks no header dependencies here: rebuild every object when a header changes.
+$(OBJS): $(wildcard extension/*.h agent/*.h)
+
 # sealpg-listen (tools/): prints the notification channels as JSON lines
 all: tools
 install: tools-install

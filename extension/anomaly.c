@@ -515,6 +515,9 @@ anomaly_load_config(const pg_uuid_t *seal_id, SealConfig *cfg, MemoryContext mcx
 	spi_interval_us(29, &cfg->set.suppression_us);
 }
 
+StaticAssertDecl(sizeof(SealState) <= 1700,
+				 "SealState must stay below the TOAST threshold with the other profile columns");
+
 /* Turn a stored state into st; an absent or outdated one starts empty. */
 void
 anomaly_state_from_bytea(bytea *b, SealState *st)

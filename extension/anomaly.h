@@ -9,7 +9,10 @@
  * I/O, so the triggers (anomaly.c), the replay (replay.c) and the
  * benchmarks all run the very same code.  SealState has a fixed size and
  * layout; ANOMALY_STATE_VERSION changes whenever the layout does, and a
- * stored state of another version is rebuilt from the stored uses.
+ * stored state of another version is rebuilt from the stored uses.  It is
+ * kept under 1.7 kB so that the profile row stays below PostgreSQL's
+ * TOAST threshold: written on every statement, it is never compressed
+ * (pglz was a tenth of the cost of a single-use transaction when it was).
  *
  *-------------------------------------------------------------------------
  */
@@ -24,10 +27,10 @@
 #include "utils/uuid.h"
 
 #define ANOMALY_STATE_VERSION	1
-#define ANOMALY_BURST_RING		256	/* burst_max_uses is at most 255 */
-#define ANOMALY_MAX_PLACES		64
+#define ANOMALY_BURST_RING		128	/* burst_max_uses is at most 127 */
+#define ANOMALY_MAX_PLACES		32
 #define ANOMALY_MAX_DEVICES		8
-#define ANOMALY_MAX_OPERATORS	16
+#define ANOMALY_MAX_OPERATORS	8
 #define ANOMALY_DETAILS_MAX		512
 
 /* A missing accuracy counts as this many metres (impossible travel, geofence). */
@@ -112,10 +115,9 @@ typedef struct SealConfig
 
 typedef struct PlaceCount
 {
-	double		lat;
-	double		lon;
+	float4		lat;			/* about 1 m of precision: plenty for places */
+	float4		lon;
 	int32		count;
-	int32		pad;
 } PlaceCount;
 
 typedef struct DeviceCounter
@@ -153,8 +155,9 @@ typedef struct SealState
 	int64		force_n;
 	double		force_mean;
 	double		force_m2;
-	int32		hours[168];		/* ISO hour of week, Monday 00h = 0, local */
-	TimestampTz ring[ANOMALY_BURST_RING];
+	uint16		hours[168];		/* ISO hour of week, Monday 00h = 0, local;
+								 * all halved when one would overflow */
+	int32		ring[ANOMALY_BURST_RING];	/* seconds since 2000-01-01 */
 	PlaceCount	places[ANOMALY_MAX_PLACES];
 	DeviceCounter devices[ANOMALY_MAX_DEVICES];
 	OperatorCount operators[ANOMALY_MAX_OPERATORS];

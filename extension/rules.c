@@ -162,6 +162,17 @@ add_hit(RuleHit *hits, int *n, const SealConfig *cfg, AnomalyRule rule,
 	return h;
 }
 
+/* A time as whole seconds since 2000-01-01, clamped to int32. */
+static int32
+ring_seconds(TimestampTz t)
+{
+	int64		s = t / USECS_PER_SEC;
+
+	if (t < 0 && t % USECS_PER_SEC != 0)
+		s--;					/* floor */
+	return (int32) Max(Min(s, PG_INT32_MAX), PG_INT32_MIN + 1);
+}
+
 /* Is the date one of the organisation's holidays (binary search)? */
 static bool
 is_holiday(const SealConfig *cfg, int32 date)
@@ -318,13 +329,15 @@ anomaly_evaluate(const SealConfig *cfg, const SealState *st, const UseEvent *ev,
 	{
 		int			count = 1;
 		int			i;
-		TimestampTz since = ev->occurred_at - cfg->set.burst_window_us;
+		int32		now_s = ring_seconds(ev->occurred_at);
+		int64		since_s = (int64) now_s - cfg->set.burst_window_us / USECS_PER_SEC;
 
+		/* to the second: a use counts if it lies in (now - window, now] */
 		for (i = 0; i < st->ring_count; i++)
 		{
-			TimestampTz t = st->ring[i];
+			int32		t = st->ring[i];
 
-			if (t > since && t <= ev->occurred_at)
+			if (t > since_s && t <= now_s)
 				count++;
 		}
 		if (count > cfg->set.burst_max_uses)
@@ -491,13 +504,20 @@ anomaly_learn(const SealConfig *cfg, SealState *st, const UseEvent *ev)
 	st->events++;
 
 	/* burst ring: the last ANOMALY_BURST_RING use times */
-	st->ring[st->ring_next] = ev->occurred_at;
+	st->ring[st->ring_next] = ring_seconds(ev->occurred_at);
 	st->ring_next = (st->ring_next + 1) % ANOMALY_BURST_RING;
 	if (st->ring_count < ANOMALY_BURST_RING)
 		st->ring_count++;
 
 	if (ev->has_local)
-		st->hours[(ev->iso_dow - 1) * 24 + ev->hour]++;
+	{
+		int			h = (ev->iso_dow - 1) * 24 + ev->hour;
+
+		if (st->hours[h] == PG_UINT16_MAX)
+			for (i = 0; i < 168; i++)
+				st->hours[i] /= 2;	/* keeps the shape of the histogram */
+		st->hours[h]++;
+	}
 
 	if (ev->has_pos)
 	{
@@ -525,8 +545,8 @@ anomaly_learn(const SealConfig *cfg, SealState *st, const UseEvent *ev)
 					if (st->places[i].count < st->places[p].count)
 						p = i;
 			}
-			st->places[p].lat = ev->lat;
-			st->places[p].lon = ev->lon;
+			st->places[p].lat = (float4) ev->lat;
+			st->places[p].lon = (float4) ev->lon;
 			st->places[p].count = 1;
 		}
 	}

@@ -41,7 +41,7 @@ CREATE TABLE sealpg.rule_settings (
 	organisation_id		uuid NOT NULL REFERENCES sealpg.organisations ON DELETE CASCADE,
 	seal_id				uuid REFERENCES sealpg.seals ON DELETE CASCADE,
 	disabled_rules		text[],
-	burst_max_uses		integer CHECK (burst_max_uses BETWEEN 1 AND 255),
+	burst_max_uses		integer CHECK (burst_max_uses BETWEEN 1 AND 127),
 	burst_window		interval CHECK (burst_window > '0'::interval),
 	travel_max_kmh		double precision CHECK (travel_max_kmh > 0),
 	force_max_z			double precision CHECK (force_max_z > 0),
@@ -110,7 +110,6 @@ COMMENT ON TABLE sealpg.seal_profiles IS
 	'what is usual for each seal, kept up to date use by use: counts, rate, force statistics (Welford); sealpg.profile(seal) shows the hour-of-week histogram and usual places';
 COMMENT ON COLUMN sealpg.seal_profiles.state IS
 	'the rule engine''s working state (binary, versioned): last position, recent uses, hour-of-week histogram, places, device counters, grant counts';
-ALTER TABLE sealpg.seal_profiles ALTER COLUMN state SET STORAGE MAIN;
 
 CREATE TABLE sealpg.alerts (
 	alert_id		uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
