@@ -125,15 +125,22 @@ single() {
 }
 
 declare -A R
+# Variants alternate within each repetition, so that a change in the
+# machine's load during the run affects all of them alike.
 for mix in clean mixed; do
+	declare -A B=() S=()
+	for r in $(seq 1 "$REPEAT"); do
+		for v in plain c plpgsql; do
+			B[$v]+=" $(batch "$v" "bench.src_$mix" 100000)"
+			S[$v]+=" $(single "$v" "bench.src_$mix")"
+		done
+	done
 	for v in plain c plpgsql; do
-		runs=()
-		for _ in $(seq 1 "$REPEAT"); do runs+=("$(batch "$v" "bench.src_$mix" 100000)"); done
-		R[batch_${mix}_$v]=$(median "${runs[@]}")
-		runs=()
-		for _ in $(seq 1 "$REPEAT"); do runs+=("$(single "$v" "bench.src_$mix")"); done
-		R[single_${mix}_$v]=$(median "${runs[@]}")
-		say "$mix $v: batch ${R[batch_${mix}_$v]} s, single ${R[single_${mix}_$v]} tps"
+		# shellcheck disable=SC2086
+		R[batch_${mix}_$v]=$(median ${B[$v]})
+		# shellcheck disable=SC2086
+		R[single_${mix}_$v]=$(median ${S[$v]})
+		say "$mix $v: batch ${R[batch_${mix}_$v]} s (runs:${B[$v]}), single ${R[single_${mix}_$v]} tps (runs:${S[$v]})"
 	done
 	R[alerts_$mix]=$(qv "SELECT count(*) || ' alerts, ' || coalesce(sum(hits), 0) || ' hits' FROM bench.pl_alerts")
 done
