@@ -105,7 +105,7 @@ CREATE TABLE sealpg.seal_profiles (
 	state			bytea,
 	updated_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	rebuilt_at		timestamptz
-);
+) WITH (fillfactor = 50);	-- room on the page, so that the update after each use is HOT
 COMMENT ON TABLE sealpg.seal_profiles IS
 	'what is usual for each seal, kept up to date use by use: counts, rate, force statistics (Welford); sealpg.profile(seal) shows the hour-of-week histogram and usual places';
 COMMENT ON COLUMN sealpg.seal_profiles.state IS
