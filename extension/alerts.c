@@ -477,6 +477,21 @@ sealpg_alert_deferred(PG_FUNCTION_ARGS)
 	a.seen_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull));
 	a.raised_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 9, &isnull));
 
+	/* a seal created by the rolled-back transaction itself is gone: nothing to record */
+	{
+		Oid			t[1] = {UUIDOID};
+		Datum		v[1];
+
+		v[0] = UUIDPGetDatum(&seal_id);
+		if (SPI_execute_with_args("SELECT 1 FROM sealpg.seals s WHERE s.seal_id = $1",
+								  1, t, v, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look up seal");
+		if (SPI_processed == 0)
+		{
+			SPI_finish();
+			PG_RETURN_VOID();
+		}
+	}
 	anomaly_load_config(&seal_id, &cfg, CurrentMemoryContext);
 	a.cfg = &cfg;
 	/* waits for the raising transaction; stores only if it rolled back */
