@@ -12,13 +12,22 @@ demo_value "SELECT sealpg.create_seal('ES-ACME-FIN-01', 'Acme Trading finance se
 	valid_from => now() - interval '30 days', valid_until => now() + interval '2 years',
 	time_zone => 'Asia/Shanghai', home_latitude => 31.2304, home_longitude => 121.4737,
 	home_radius_m => 500, device_id => 'smartseal-fin-01', calendar => '$A_CAL')" >/dev/null
+# the clerk who stamps (and signs) is granted the seal
+demo_value "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'demo_clerk') THEN
+	CREATE ROLE demo_clerk NOLOGIN IN ROLE sealpg_operator; END IF; END \$\$" >/dev/null
+demo_value "SELECT sealpg.grant_seal('ES-ACME-FIN-01', 'demo_clerk')" >/dev/null
+# with the authority of chapter 30 in place, the seal gets a key on the token
+A_SIGNS=$(demo_value "SELECT count(*) FROM sealpg.authority" 2>/dev/null || echo 0)
+if [ "$A_SIGNS" != 0 ]; then
+	demo_value "SELECT sealpg.enroll('ES-ACME-FIN-01')" >/dev/null
+fi
 # a short learning period, so that one week is enough to know the seal
 demo_value "INSERT INTO sealpg.rule_settings (organisation_id, seal_id, learning_uses, learning_period)
 	SELECT '$A_ORG', seal_id, 20, interval '3 days' FROM sealpg.seals WHERE es_id = 'ES-ACME-FIN-01'" >/dev/null
 
 echo "  a normal week: working days, office hours, at the office, the bound device, a steady hand"
 demo_value "SELECT count(sealpg.record_use('ES-ACME-FIN-01', t, 31.2304 + 0.0005 * (n % 3), 121.4737 - 0.0004 * (n % 2), 12,
-		'clerk.li', 'smartseal-fin-01', n, 48 + (n % 5)))
+		'demo_clerk', 'smartseal-fin-01', n, 48 + (n % 5)))
 	  FROM (SELECT row_number() OVER (ORDER BY t) AS n, t
 			  FROM (SELECT (d + h) AT TIME ZONE 'Asia/Shanghai' AS t
 					  FROM generate_series(date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai') - interval '9 days',
@@ -44,13 +53,13 @@ A_T3=$(demo_value "SELECT CASE WHEN t > now() THEN t - interval '1 day' ELSE t E
 	FROM (SELECT (date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai') + interval '3 hours') AT TIME ZONE 'Asia/Shanghai' AS t) x")
 A_SEQ=$(demo_value "SELECT max(device_seq) FROM sealpg.use_events WHERE device_id = 'smartseal-fin-01'")
 echo "  03:00 in Shanghai: a stamp at the office"
-demo_value "SELECT sealpg.record_use('ES-ACME-FIN-01', '$A_T3', 31.2304, 121.4737, 12, 'clerk.li', 'smartseal-fin-01', $A_SEQ + 1, 50)" >/dev/null
+demo_value "SELECT sealpg.record_use('ES-ACME-FIN-01', '$A_T3', 31.2304, 121.4737, 12, 'demo_clerk', 'smartseal-fin-01', $A_SEQ + 1, 50)" >/dev/null
 echo "  03:10: the same seal stamps in Beijing, 1,067 km away"
 demo_value "SELECT sealpg.record_use('ES-ACME-FIN-01', timestamptz '$A_T3' + interval '10 minutes', 39.9042, 116.4074, 20,
-	'clerk.li', 'smartseal-fin-01', $A_SEQ + 2, 51)" >/dev/null
+	'demo_clerk', 'smartseal-fin-01', $A_SEQ + 2, 51)" >/dev/null
 echo "  03:20: forty stamps in one minute"
 demo_value "SELECT count(sealpg.record_use('ES-ACME-FIN-01', timestamptz '$A_T3' + interval '20 minutes' + i * interval '1.5 s',
-	39.9042, 116.4074, 20, 'clerk.li', 'smartseal-fin-01', $A_SEQ + 2 + i, 50))
+	39.9042, 116.4074, 20, 'demo_clerk', 'smartseal-fin-01', $A_SEQ + 2 + i, 50))
 	FROM generate_series(1, 40) i" >/dev/null
 sleep 0.5
 kill -TERM "$A_LISTENER" 2>/dev/null || true
@@ -66,8 +75,9 @@ demo_sql "SELECT a.rule, a.severity, a.risk_score AS risk, a.hits, a.details::te
 	FROM sealpg.alerts a JOIN sealpg.seals s USING (seal_id)
 	WHERE s.es_id = 'ES-ACME-FIN-01' ORDER BY a.first_seen_at, a.rule"
 demo_sql "SELECT es_id, status, status_reason FROM sealpg.seals WHERE es_id = 'ES-ACME-FIN-01'"
-if demo_value "SELECT count(*) FROM pg_proc WHERE proname = 'sign' AND pronamespace = 'sealpg'::regnamespace" | grep -qv '^0$'; then
-	echo "  (signing exists: a frozen seal refuses to sign with SQLSTATE SE002)"
+if [ "$A_SIGNS" != 0 ]; then
+	echo "  a frozen seal does not sign:"
+	demo_refused "SET ROLE demo_clerk; SELECT sealpg.sign('ES-ACME-FIN-01', 'payment order 7731')"
 fi
 
 echo "  the administrator investigates: the same rules replayed over the night"
@@ -79,6 +89,13 @@ demo_sql "SELECT a.rule, sealpg.confirm_safe(a.alert_id, 'year-end audit trip, a
 	WHERE s.es_id = 'ES-ACME-FIN-01' AND a.state = 'open' ORDER BY a.severity, a.first_seen_at"
 demo_sql "SELECT old_status, new_status, left(reason, 60) AS reason FROM sealpg.seal_status_history h
 	JOIN sealpg.seals s USING (seal_id) WHERE s.es_id = 'ES-ACME-FIN-01' ORDER BY history_id"
+if [ "$A_SIGNS" != 0 ]; then
+	echo "  the seal signs again; the signing itself passes the same rules (an electronic use):"
+	demo_value "SET ROLE demo_clerk; SELECT sealpg.sign('ES-ACME-FIN-01', 'payment order 7731') IS NOT NULL" >/dev/null
+	demo_sql "SELECT u.source, u.operator, a.rule, a.severity, a.state FROM sealpg.use_events u
+		JOIN sealpg.seals s USING (seal_id) LEFT JOIN sealpg.alerts a ON u.event_id = ANY (a.event_ids)
+		WHERE s.es_id = 'ES-ACME-FIN-01' AND u.source = 'electronic'"
+fi
 demo_value "SELECT jsonb_pretty(jsonb_agg(to_jsonb(a) ORDER BY a.first_seen_at)) FROM sealpg.alerts a
 	JOIN sealpg.seals s USING (seal_id) WHERE s.es_id = 'ES-ACME-FIN-01'" >"$DEMO_OUT/anomaly-alerts.json"
 echo "  alerts written to demo-out/anomaly-alerts.json"
