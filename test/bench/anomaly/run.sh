@@ -105,6 +105,15 @@ SQL
 target_of() { case $1 in plain) echo bench.plain_events ;; c) echo sealpg.use_events ;; plpgsql) echo bench.pl_events ;; esac; }
 # median of the arguments
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# paired NUMERATORS DENOMINATORS: median of the ratios of runs made side by side
+paired() {
+	local -a n d
+	read -r -a n <<<"$1"
+	read -r -a d <<<"$2"
+	local i r=()
+	for i in "${!n[@]}"; do r+=("$(echo "scale=4; ${n[$i]} / ${d[$i]}" | bc -l)"); done
+	printf '%.2f' "$(median "${r[@]}")"
+}
 
 # batch VARIANT SRC N: seconds for one INSERT ... SELECT of the first N uses of SRC
 batch() {
@@ -142,6 +151,11 @@ for mix in clean mixed; do
 		R[single_${mix}_$v]=$(median ${S[$v]})
 		say "$mix $v: batch ${R[batch_${mix}_$v]} s (runs:${B[$v]}), single ${R[single_${mix}_$v]} tps (runs:${S[$v]})"
 	done
+	# ratios of runs made side by side (the machine's load changes between repetitions)
+	R[ratio_single_${mix}_c]=$(paired "${S[c]}" "${S[plain]}")
+	R[ratio_single_${mix}_pl]=$(paired "${S[c]}" "${S[plpgsql]}")
+	R[ratio_batch_${mix}_c]=$(paired "${B[plain]}" "${B[c]}")
+	R[ratio_batch_${mix}_pl]=$(paired "${B[plpgsql]}" "${B[c]}")
 	R[alerts_$mix]=$(qv "SELECT count(*) || ' alerts, ' || coalesce(sum(hits), 0) || ' hits' FROM bench.pl_alerts")
 done
 # the alerts of the C engine on the mixed batch, for the record
@@ -196,12 +210,13 @@ cat <<EOF2
 
 | | plain (no rules) | C rules | PL/pgSQL rules | C / plain | C vs PL/pgSQL |
 |---|---|---|---|---|---|
-| (a) one use per transaction, 2 clients, no rule fires (tps) | $(f2 "${R[single_clean_plain]}") | $(f2 "${R[single_clean_c]}") | $(f2 "${R[single_clean_plpgsql]}") | $(ratio "${R[single_clean_c]}" "${R[single_clean_plain]}") | $(ratio "${R[single_clean_c]}" "${R[single_clean_plpgsql]}")x |
-| (a) same, 5% anomalous (tps) | $(f2 "${R[single_mixed_plain]}") | $(f2 "${R[single_mixed_c]}") | $(f2 "${R[single_mixed_plpgsql]}") | $(ratio "${R[single_mixed_c]}" "${R[single_mixed_plain]}") | $(ratio "${R[single_mixed_c]}" "${R[single_mixed_plpgsql]}")x |
-| (b) INSERT ... SELECT of 100,000 uses, no rule fires (s) | $(f2 "${R[batch_clean_plain]}") | $(f2 "${R[batch_clean_c]}") | $(f2 "${R[batch_clean_plpgsql]}") | $(ratio "${R[batch_clean_plain]}" "${R[batch_clean_c]}") | $(ratio "${R[batch_clean_plpgsql]}" "${R[batch_clean_c]}")x |
-| (b) same, 5% anomalous (s) | $(f2 "${R[batch_mixed_plain]}") | $(f2 "${R[batch_mixed_c]}") | $(f2 "${R[batch_mixed_plpgsql]}") | $(ratio "${R[batch_mixed_plain]}" "${R[batch_mixed_c]}") | $(ratio "${R[batch_mixed_plpgsql]}" "${R[batch_mixed_c]}")x |
+| (a) one use per transaction, 2 clients, no rule fires (tps) | $(f2 "${R[single_clean_plain]}") | $(f2 "${R[single_clean_c]}") | $(f2 "${R[single_clean_plpgsql]}") | ${R[ratio_single_clean_c]} | ${R[ratio_single_clean_pl]}x |
+| (a) same, 5% anomalous (tps) | $(f2 "${R[single_mixed_plain]}") | $(f2 "${R[single_mixed_c]}") | $(f2 "${R[single_mixed_plpgsql]}") | ${R[ratio_single_mixed_c]} | ${R[ratio_single_mixed_pl]}x |
+| (b) INSERT ... SELECT of 100,000 uses, no rule fires (s) | $(f2 "${R[batch_clean_plain]}") | $(f2 "${R[batch_clean_c]}") | $(f2 "${R[batch_clean_plpgsql]}") | ${R[ratio_batch_clean_c]} | ${R[ratio_batch_clean_pl]}x |
+| (b) same, 5% anomalous (s) | $(f2 "${R[batch_mixed_plain]}") | $(f2 "${R[batch_mixed_c]}") | $(f2 "${R[batch_mixed_plpgsql]}") | ${R[ratio_batch_mixed_c]} | ${R[ratio_batch_mixed_pl]}x |
 
-(C / plain is throughput relative to plain: tps ratio for (a), time ratio plain/C for (b).)
+(Figures are medians of $REPEAT runs; ratios are medians of the ratios of runs made side by side.
+C / plain is throughput relative to plain: tps ratio for (a), time ratio plain/C for (b).)
 Mixed batch, C engine: ${R[c_alerts]}; PL/pgSQL: ${R[alerts_mixed]}.
 
 | history before the measured uses | ${R[hist_rows_1000]} uses | ${R[hist_rows_100000]} uses | ratio |
