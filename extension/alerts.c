@@ -165,7 +165,7 @@ absorb(const SealConfig *cfg, const char *rule, const pg_uuid_t *event, Timestam
 						   "   WHERE x.seal_id = $1 AND x.rule = $2 AND x.state = 'open'"
 						   "     AND $4 > x.last_seen_at - pg_catalog.make_interval(secs => $5)"
 						   "     AND $4 < x.last_seen_at + pg_catalog.make_interval(secs => $5)"
-						   "   ORDER BY x.raised_at DESC LIMIT 1)"
+						   "   ORDER BY x.last_seen_at DESC LIMIT 1)"
 						   " RETURNING a.alert_id", 5, types);
 	args[0] = UUIDPGetDatum(&cfg->seal_id);
 	args[1] = CStringGetTextDatum(rule);

@@ -136,7 +136,8 @@ COMMENT ON COLUMN sealpg.alerts.first_seen_at IS 'when the first triggering use 
 COMMENT ON COLUMN sealpg.alerts.last_seen_at IS 'when the latest absorbed use occurred; de-duplication compares event times against it';
 COMMENT ON COLUMN sealpg.alerts.hits IS 'how many rule hits this alert absorbed';
 CREATE INDEX alerts_seal_raised ON sealpg.alerts (seal_id, raised_at);
-CREATE INDEX alerts_open ON sealpg.alerts (seal_id, rule) WHERE state = 'open';
+-- de-duplication looks up the open alert of a seal and rule nearest in event time
+CREATE INDEX alerts_open ON sealpg.alerts (seal_id, rule, last_seen_at) WHERE state = 'open';
 
 -- ---- the C engine --------------------------------------------------
 
