@@ -131,7 +131,7 @@ SELECT sealpg.record_use('ES-ANOM-1', '2026-11-14 03:00+08', 31.2304, 121.4737, 
 SELECT count(*) AS off_hours_alerts_on_14th FROM sealpg.alerts WHERE rule = 'off_hours' AND first_seen_at >= '2026-11-13 16:00';
 
 SELECT sealpg.confirm_compromised(:'dev', 'device was cloned');
-SELECT status, status_reason FROM sealpg.seals WHERE es_id = 'ES-ANOM-1';
+SELECT status, status_reason LIKE 'keyCompromise%device was cloned' AS reason FROM sealpg.seals WHERE es_id = 'ES-ANOM-1';
 SELECT public.try(format('SELECT sealpg.confirm_compromised(%L, %L)', :'dev', 'again'));
 
 -- duplicates: the same (device_id, device_seq) is stored once

@@ -444,17 +444,18 @@ BEGIN
 		   resolved_at = pg_catalog.now(), note = confirm_compromised.note
 	 WHERE x.alert_id = alert;
 	IF s.status IN ('active', 'frozen') THEN
-		-- RFC 5280 reason keyCompromise; the seal guard records and notifies.
-		UPDATE sealpg.seals x SET status = 'revoked', status_reason = 'keyCompromise',
-			   status_changed_at = pg_catalog.now()
-		 WHERE x.seal_id = s.seal_id;
-		RETURN 'revoked';
+		-- sealpg.revoke (piece 40): RFC 5280 keyCompromise, certificates on the
+		-- CRL; with the two-person rule it only files a request, and the seal
+		-- stays frozen until a second administrator approves it.
+		PERFORM sealpg.revoke(s.es_id, 'keyCompromise',
+			pg_catalog.format('alert %s (%s) confirmed compromised: %s', alert, a.rule, note));
+		SELECT x.status INTO s.status FROM sealpg.seals x WHERE x.seal_id = s.seal_id;
 	END IF;
 	RETURN s.status;
 END
 $$;
 COMMENT ON FUNCTION sealpg.confirm_compromised(uuid, text) IS
-	'an admin of the seal''s organisation confirms an alert as a compromise: the seal is revoked (reason keyCompromise); returns its status';
+	'an admin of the seal''s organisation confirms an alert as a compromise: the seal is revoked through sealpg.revoke (reason keyCompromise; a request under the two-person rule); returns its status';
 
 CREATE FUNCTION sealpg.detect(seal text, from_time timestamptz, to_time timestamptz)
 RETURNS TABLE (event_id uuid, occurred_at timestamptz, rule text, severity sealpg.alert_severity,
