@@ -679,7 +679,7 @@ getcol(Relation rel, HeapTuple tuple, int col, bool *isnull)
 	return heap_getattr(tuple, cols[col], RelationGetDescr(rel), isnull);
 }
 
-/* Refuse a non-finite number with SE404. */
+/* Refuse a non-finite number with SE604. */
 static void
 check_finite(double v, const char *column)
 {
@@ -690,7 +690,7 @@ check_finite(double v, const char *column)
 				 errdetail("NaN and infinity are refused.")));
 }
 
-/* Check the fields of one use; errors carry SE401..SE405. */
+/* Check the fields of one use; errors carry SE601..SE605. */
 static void
 validate_use(Relation rel, HeapTuple tuple)
 {

@@ -145,7 +145,7 @@ CREATE FUNCTION sealpg.use_event_check() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'use_event_check'
 	LANGUAGE C;
 COMMENT ON FUNCTION sealpg.use_event_check() IS
-	'BEFORE INSERT on use_events: refuses malformed uses (SE007, SE401-SE405) and loads the seal''s settings and state';
+	'BEFORE INSERT on use_events: refuses malformed uses (SE007, SE601-SE605) and loads the seal''s settings and state';
 CREATE FUNCTION sealpg.use_event_rules() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'use_event_rules'
 	LANGUAGE C;
@@ -385,17 +385,17 @@ DECLARE
 BEGIN
 	SELECT * INTO a FROM sealpg.alerts x WHERE x.alert_id = alert;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'alert % does not exist', alert USING ERRCODE = 'SE406';
+		RAISE EXCEPTION 'alert % does not exist', alert USING ERRCODE = 'SE606';
 	END IF;
 	SELECT * INTO s FROM sealpg.seals x WHERE x.seal_id = a.seal_id FOR UPDATE;
 	IF NOT sealpg.is_member(s.organisation_id) THEN
-		RAISE EXCEPTION 'alert % does not exist', alert USING ERRCODE = 'SE406';
+		RAISE EXCEPTION 'alert % does not exist', alert USING ERRCODE = 'SE606';
 	END IF;
 	PERFORM sealpg.require_admin(s.organisation_id);
 	SELECT * INTO a FROM sealpg.alerts x WHERE x.alert_id = alert FOR UPDATE;
 	IF a.state <> 'open' THEN
 		RAISE EXCEPTION 'alert % is already %', alert, a.state
-			USING ERRCODE = 'SE407',
+			USING ERRCODE = 'SE607',
 				  DETAIL = pg_catalog.format('%s resolved it at %s.', a.resolved_by, a.resolved_at);
 	END IF;
 	UPDATE sealpg.alerts x SET state = 'confirmed_safe', resolved_by = sealpg.caller(),
@@ -427,17 +427,17 @@ DECLARE
 BEGIN
 	SELECT * INTO a FROM sealpg.alerts x WHERE x.alert_id = alert;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'alert % does not exist', alert USING ERRCODE = 'SE406';
+		RAISE EXCEPTION 'alert % does not exist', alert USING ERRCODE = 'SE606';
 	END IF;
 	SELECT * INTO s FROM sealpg.seals x WHERE x.seal_id = a.seal_id FOR UPDATE;
 	IF NOT sealpg.is_member(s.organisation_id) THEN
-		RAISE EXCEPTION 'alert % does not exist', alert USING ERRCODE = 'SE406';
+		RAISE EXCEPTION 'alert % does not exist', alert USING ERRCODE = 'SE606';
 	END IF;
 	PERFORM sealpg.require_admin(s.organisation_id);
 	SELECT * INTO a FROM sealpg.alerts x WHERE x.alert_id = alert FOR UPDATE;
 	IF a.state <> 'open' THEN
 		RAISE EXCEPTION 'alert % is already %', alert, a.state
-			USING ERRCODE = 'SE407',
+			USING ERRCODE = 'SE607',
 				  DETAIL = pg_catalog.format('%s resolved it at %s.', a.resolved_by, a.resolved_at);
 	END IF;
 	UPDATE sealpg.alerts x SET state = 'confirmed_compromised', resolved_by = sealpg.caller(),

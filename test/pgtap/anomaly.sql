@@ -29,13 +29,13 @@ INSERT INTO sealpg.seal_operators (seal_id, operator, granted_by) VALUES (:'a1',
 
 -- SQLSTATEs of bad uses
 SELECT throws_ok($$SELECT sealpg.record_use('TAP-NOPE', now())$$, 'SE007', NULL, 'unknown seal: SE007');
-SELECT throws_ok($$SELECT sealpg.record_use('TAP-A1', now(), 95, 10)$$, 'SE401', NULL, 'latitude out of range: SE401');
-SELECT throws_ok($$SELECT sealpg.record_use('TAP-A1', now(), 10, NULL)$$, 'SE401', NULL, 'latitude without longitude: SE401');
-SELECT throws_ok($$SELECT sealpg.record_use('TAP-A1', now() + interval '1 day')$$, 'SE402', NULL, 'dated in the future: SE402');
-SELECT throws_ok($$SELECT sealpg.record_use('TAP-A1', now(), force_n => -0.5)$$, 'SE403', NULL, 'negative force: SE403');
-SELECT throws_ok($$SELECT sealpg.record_use('TAP-A1', now(), 'NaN', 1)$$, 'SE404', NULL, 'NaN: SE404');
-SELECT throws_ok($$SELECT sealpg.record_use('TAP-A1', now(), device_seq => 1)$$, 'SE405', NULL, 'sequence without device: SE405');
-SELECT throws_ok($$SELECT sealpg.confirm_safe(gen_random_uuid(), 'x')$$, 'SE406', NULL, 'unknown alert: SE406');
+SELECT throws_ok($$SELECT sealpg.record_use('TAP-A1', now(), 95, 10)$$, 'SE601', NULL, 'latitude out of range: SE601');
+SELECT throws_ok($$SELECT sealpg.record_use('TAP-A1', now(), 10, NULL)$$, 'SE601', NULL, 'latitude without longitude: SE601');
+SELECT throws_ok($$SELECT sealpg.record_use('TAP-A1', now() + interval '1 day')$$, 'SE602', NULL, 'dated in the future: SE602');
+SELECT throws_ok($$SELECT sealpg.record_use('TAP-A1', now(), force_n => -0.5)$$, 'SE603', NULL, 'negative force: SE603');
+SELECT throws_ok($$SELECT sealpg.record_use('TAP-A1', now(), 'NaN', 1)$$, 'SE604', NULL, 'NaN: SE604');
+SELECT throws_ok($$SELECT sealpg.record_use('TAP-A1', now(), device_seq => 1)$$, 'SE605', NULL, 'sequence without device: SE605');
+SELECT throws_ok($$SELECT sealpg.confirm_safe(gen_random_uuid(), 'x')$$, 'SE606', NULL, 'unknown alert: SE606');
 SELECT throws_ok(format($$INSERT INTO sealpg.use_events (seal_id, occurred_at, device_id, device_seq)
 	VALUES (%L, now(), 'tap-dev-a1', 1), (%L, now(), 'tap-dev-a1', 1)$$, :'a1', :'a1'),
 	'23505', NULL, 'a device sequence number twice in plain INSERT: 23505');
@@ -72,7 +72,7 @@ SELECT is((SELECT count(*) FROM sealpg.alerts), 0::bigint, 'no alerts of another
 SELECT is((SELECT count(*) FROM sealpg.seal_profiles), 0::bigint, 'no profiles of another organisation');
 RESET ROLE;
 SET ROLE tap_admin_b;
-SELECT throws_ok(format($$SELECT sealpg.confirm_safe(%L, 'not mine')$$, :'alert'), 'SE406', NULL,
+SELECT throws_ok(format($$SELECT sealpg.confirm_safe(%L, 'not mine')$$, :'alert'), 'SE606', NULL,
 	'another organisation''s admin cannot confirm: the alert does not exist');
 RESET ROLE;
 
@@ -86,8 +86,8 @@ RESET ROLE;
 SET ROLE tap_admin_a;
 SELECT is(sealpg.confirm_safe(:'alert', 'test device'), 'active'::sealpg.seal_status,
 	'the organisation''s admin confirms safe: the seal is active again');
-SELECT throws_ok(format($$SELECT sealpg.confirm_safe(%L, 'twice')$$, :'alert'), 'SE407', NULL,
-	'an alert is resolved once: SE407');
+SELECT throws_ok(format($$SELECT sealpg.confirm_safe(%L, 'twice')$$, :'alert'), 'SE607', NULL,
+	'an alert is resolved once: SE607');
 RESET ROLE;
 
 -- internal functions are not for PUBLIC

@@ -86,13 +86,13 @@ BEGIN
 		RAISE EXCEPTION 'seal % does not exist', NEW.seal_id USING ERRCODE = 'SE007';
 	END IF;
 	IF NEW.latitude NOT BETWEEN -90 AND 90 OR NEW.longitude NOT BETWEEN -180 AND 180 THEN
-		RAISE EXCEPTION 'location out of range' USING ERRCODE = 'SE401';
+		RAISE EXCEPTION 'location out of range' USING ERRCODE = 'SE601';
 	END IF;
 	IF NEW.occurred_at > clock_timestamp() + interval '5 minutes' THEN
-		RAISE EXCEPTION 'use in the future' USING ERRCODE = 'SE402';
+		RAISE EXCEPTION 'use in the future' USING ERRCODE = 'SE602';
 	END IF;
 	IF NEW.force_n < 0 THEN
-		RAISE EXCEPTION 'negative force' USING ERRCODE = 'SE403';
+		RAISE EXCEPTION 'negative force' USING ERRCODE = 'SE603';
 	END IF;
 	SELECT * INTO st FROM bench.pl_state WHERE seal_id = NEW.seal_id FOR UPDATE;
 	IF NOT FOUND THEN
