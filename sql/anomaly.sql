@@ -1,7 +1,12 @@
 -- anomaly detection: ingestion, every rule firing and staying silent,
 -- de-duplication, the freeze and confirm cycle, replay, bad input
-SET client_min_messages = warning;	-- the same output whether or not another test created it
-CREATE EXTENSION IF NOT EXISTS sealpg;
+-- A database of its own: the freezes and alerts here would otherwise show
+-- in the journal and counts of the tests that share contrib_regression.
+SET client_min_messages = warning;
+DROP DATABASE IF EXISTS sealpg_anomaly_regress WITH (FORCE);
+CREATE DATABASE sealpg_anomaly_regress;
+\c sealpg_anomaly_regress
+CREATE EXTENSION sealpg;
 RESET client_min_messages;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
@@ -233,3 +238,6 @@ SELECT round(sealpg.haversine_m(31.2304, 121.4737, 39.9042, 116.4074)) AS shangh
 
 DROP FUNCTION public.try(text);
 DROP FUNCTION public.wait_for_alert(uuid);
+\c contrib_regression
+SET client_min_messages = warning;
+DROP DATABASE sealpg_anomaly_regress WITH (FORCE);
