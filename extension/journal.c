@@ -66,6 +66,30 @@ journal_relid(const char *relname)
 	return relid;
 }
 
+/*
+ * Fetch the given columns of one journal entry into SPI_tuptable (the
+ * caller is connected to SPI); SE402 when there is no such entry.
+ */
+void
+journal_fetch_entry(pg_uuid_t *entry, const char *columns)
+{
+	StringInfoData sql;
+	int			rc;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s FROM sealpg.journal WHERE entry_id = $1", columns);
+	rc = SPI_execute_with_args(sql.data, 1, (Oid[]) {UUIDOID}, (Datum[]) {UUIDPGetDatum(entry)},
+							   NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "journal query failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_SEAL_JOURNAL_NO_ENTRY),
+				 errmsg("journal entry %s does not exist",
+						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(entry))))));
+	pfree(sql.data);
+}
+
 /* Run SPI as the journal's owner; restore with journal_end_owner(). */
 void
 journal_begin_owner(Oid *save_userid, int *save_sec)

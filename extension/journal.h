@@ -70,6 +70,8 @@ extern pg_uuid_t sealpg_journal_append(const pg_uuid_t *seal_id,
 									   const char *kind, Jsonb *payload);
 /* Oid of a relation of schema sealpg (ERROR when it does not exist). */
 extern Oid	journal_relid(const char *relname);
+/* One journal entry's columns into SPI_tuptable, or SE402. */
+extern void journal_fetch_entry(pg_uuid_t *entry, const char *columns);
 /* Run SPI as the journal's owner; restore with journal_end_owner(). */
 extern void journal_begin_owner(Oid *save_userid, int *save_sec);
 extern void journal_end_owner(Oid save_userid, int save_sec);

@@ -480,21 +480,10 @@ sealpg_journal_entry_text(PG_FUNCTION_ARGS)
 	StringInfoData data;
 	MemoryContext caller = CurrentMemoryContext;
 	text	   *result;
-	int			rc;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args("SELECT entry_id, seal_id, seal_seq, kind, event_time, payload, prev_hash "
-							   "FROM sealpg.journal WHERE entry_id = $1",
-							   1, (Oid[]) {UUIDOID}, (Datum[]) {UUIDPGetDatum(entry)},
-							   NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "journal query failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_SEAL_JOURNAL_NO_ENTRY),
-				 errmsg("journal entry %s does not exist",
-						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(entry))))));
+	journal_fetch_entry(entry, "entry_id, seal_id, seal_seq, kind, event_time, payload, prev_hash");
 	memset(&e, 0, sizeof(e));
 	if (!journal_entry_from_row(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, &e, &problem))
 		ereport(ERROR,

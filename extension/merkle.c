@@ -460,7 +460,6 @@ sealpg_inclusion_proof(PG_FUNCTION_ARGS)
 	uint8		root[JOURNAL_HASH_LEN];
 	ProofPath  *path = palloc0(sizeof(ProofPath));
 	bool		isnull;
-	int			rc;
 	HeapTuple	result;
 
 	/* not STRICT, since tree_size may be NULL; a NULL entry has no proof */
@@ -473,16 +472,7 @@ sealpg_inclusion_proof(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args("SELECT leaf_index FROM sealpg.journal WHERE entry_id = $1",
-							   1, (Oid[]) {UUIDOID}, (Datum[]) {UUIDPGetDatum(entry)},
-							   NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "journal query failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_SEAL_JOURNAL_NO_ENTRY),
-				 errmsg("journal entry %s does not exist",
-						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(entry))))));
+	journal_fetch_entry(entry, "leaf_index");
 	leaf = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (isnull)
 		ereport(ERROR,
