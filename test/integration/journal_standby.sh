@@ -25,7 +25,7 @@ entry=$(psql_ -c "SELECT sealpg.journal_append('$seal', 'standby-test', '{\"n\":
 psql_ -c "SELECT count(sealpg.journal_append('$seal', 'standby-test', jsonb_build_object('n', i))) FROM generate_series(2, 9) i" >/dev/null
 size=$(psql_ -c "SELECT sealpg.record_tree_head()")
 
-runuser -u postgres -- "$PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -D "$SB/data" -R -X stream >/dev/null
+runuser -u postgres -- "$PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -D "$SB/data" -R -X stream -c fast >/dev/null
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$SB/data" -l "$SB/log" -w -t 60 \
 	-o "-p $SBPORT -k $SB/sock -c hot_standby=on -c cron.database_name=postgres" start >/dev/null
 sb() { psql_ -h "$SB/sock" -p "$SBPORT" "$@"; }
