@@ -15,11 +15,7 @@ SB=$SEALPG_TEST_DIR/standby-revocation
 SBSOCK=$SEALPG_TEST_DIR/standby-revocation-sock
 SBPORT=$((PGPORT + 101))
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sealpg-revsb.XXXXXX")
-stop_standby() {
-	[ -f "$SB/postmaster.pid" ] && runuser -u postgres -- "$SEALPG_PGBIN/pg_ctl" -D "$SB" -m fast -w stop >/dev/null 2>&1 || true
-	rm -rf "$SB" "$SBSOCK"
-	$PSQL -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-}
+. "$(dirname "$0")/standby.bash"
 trap 'stop_standby; rm -rf "$WORK"' EXIT
 stop_standby
 
@@ -40,20 +36,8 @@ SQL
 $PSQL -d $DB -tA -c "SELECT sealpg.authority_certificate()" > "$WORK/authority.pem"
 $PSQL -d $DB -tA -c "SELECT certificate FROM sealpg.certificates" > "$WORK/seal.pem"
 
-mkdir -p "$SB" "$SBSOCK"
-chown postgres "$SB" "$SBSOCK"
-chmod 700 "$SB"
-runuser -u postgres -- "$SEALPG_PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -D "$SB" -R -c fast \
-	|| fail "pg_basebackup failed"
-printf "port = %d\nunix_socket_directories = '%s'\n" "$SBPORT" "$SBSOCK" >> "$SB/postgresql.auto.conf"
-runuser -u postgres -- "$SEALPG_PGBIN/pg_ctl" -D "$SB" -l "$SEALPG_TEST_DIR/standby-revocation.log" -w -t 60 start >/dev/null \
-	|| { tail -20 "$SEALPG_TEST_DIR/standby-revocation.log"; fail "the standby did not start"; }
-SPSQL="$SEALPG_PGBIN/psql -X -q -h $SBSOCK -p $SBPORT -d $DB"
-for _ in $(seq 1 100); do
-	[ "$($SPSQL -tA -c "SELECT count(*) FROM sealpg.crls" 2>/dev/null || true)" = 1 ] && break
-	sleep 0.1
-done
-[ "$($SPSQL -tA -c "SELECT pg_is_in_recovery()")" = t ] || fail "not a standby"
+start_standby "$SEALPG_TEST_DIR/standby-revocation.log"
+wait_standby "SELECT count(*) FROM sealpg.crls" 1
 
 # OCSP on the standby
 openssl ocsp -issuer "$WORK/authority.pem" -cert "$WORK/seal.pem" -no_nonce -reqout "$WORK/req.der" 2>/dev/null

@@ -10,11 +10,7 @@ DB=sealpg_it_standby
 SB=$SEALPG_TEST_DIR/standby-verify
 SBSOCK=$SEALPG_TEST_DIR/standby-sock
 SBPORT=$((PGPORT + 100))
-stop_standby() {
-	[ -f "$SB/postmaster.pid" ] && runuser -u postgres -- "$SEALPG_PGBIN/pg_ctl" -D "$SB" -m fast -w stop >/dev/null 2>&1 || true
-	rm -rf "$SB" "$SBSOCK"
-	$PSQL -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
-}
+. "$(dirname "$0")/standby.bash"
 trap stop_standby EXIT
 stop_standby
 
@@ -32,20 +28,8 @@ SELECT sealpg.sign('SB-1', 'read me on the standby');
 SQL
 
 # the standby
-mkdir -p "$SB" "$SBSOCK"
-chown postgres "$SB" "$SBSOCK"
-chmod 700 "$SB"
-runuser -u postgres -- "$SEALPG_PGBIN/pg_basebackup" -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -D "$SB" -R -c fast \
-	|| fail "pg_basebackup failed"
-printf "port = %d\nunix_socket_directories = '%s'\n" "$SBPORT" "$SBSOCK" >> "$SB/postgresql.auto.conf"
-runuser -u postgres -- "$SEALPG_PGBIN/pg_ctl" -D "$SB" -l "$SEALPG_TEST_DIR/standby-verify.log" -w -t 60 start >/dev/null \
-	|| { tail -20 "$SEALPG_TEST_DIR/standby-verify.log"; fail "the standby did not start"; }
-SPSQL="$SEALPG_PGBIN/psql -X -q -h $SBSOCK -p $SBPORT -d $DB"
-for i in $(seq 1 100); do
-	[ "$($SPSQL -tA -c "SELECT count(*) FROM sealpg.signatures" 2>/dev/null || true)" = 1 ] && break
-	sleep 0.1
-done
-[ "$($SPSQL -tA -c "SELECT pg_is_in_recovery()")" = t ] || fail "not a standby"
+start_standby "$SEALPG_TEST_DIR/standby-verify.log"
+wait_standby "SELECT count(*) FROM sealpg.signatures" 1
 
 out=$($SPSQL -tA -c "SELECT v.valid || ',' || v.es_id || ',' || v.status_at_signing || ',' || v.status_now
 	FROM sealpg.signatures g, sealpg.verify(g.signature, 'read me on the standby') v")
