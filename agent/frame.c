@@ -317,6 +317,23 @@ frame_decode_keygen(const uint8_t *body, size_t len, KeygenReq *out,
 	return 0;
 }
 
+/* Are token label and key id both valid? If not, *why says which. */
+static bool
+valid_key_ref(FrameBytes token, FrameBytes key_id, const char **why)
+{
+	if (!valid_token_label(token))
+	{
+		*why = "token label must be 1 to 32 bytes without NUL";
+		return false;
+	}
+	if (!valid_key_id(key_id))
+	{
+		*why = "key id must be 1 to 64 bytes";
+		return false;
+	}
+	return true;
+}
+
 /* Decode a SIGN request body. */
 int
 frame_decode_sign(const uint8_t *body, size_t len, SignReq *out,
@@ -334,16 +351,8 @@ frame_decode_sign(const uint8_t *body, size_t len, SignReq *out,
 		*why = "SIGN body is token, key id, mechanism, input";
 		return SEALPG_ERR_BAD_FRAME;
 	}
-	if (!valid_token_label(out->token))
-	{
-		*why = "token label must be 1 to 32 bytes without NUL";
+	if (!valid_key_ref(out->token, out->key_id, why))
 		return SEALPG_ERR_BAD_ARGS;
-	}
-	if (!valid_key_id(out->key_id))
-	{
-		*why = "key id must be 1 to 64 bytes";
-		return SEALPG_ERR_BAD_ARGS;
-	}
 	if (out->mech == SEALPG_MECH_ECDSA)
 	{
 		if (out->input.len < 20 || out->input.len > SEALPG_MAX_DIGEST)
@@ -375,16 +384,8 @@ frame_decode_keyref(const uint8_t *body, size_t len, KeyRefReq *out,
 		*why = "body is token, key id";
 		return SEALPG_ERR_BAD_FRAME;
 	}
-	if (!valid_token_label(out->token))
-	{
-		*why = "token label must be 1 to 32 bytes without NUL";
+	if (!valid_key_ref(out->token, out->key_id, why))
 		return SEALPG_ERR_BAD_ARGS;
-	}
-	if (!valid_key_id(out->key_id))
-	{
-		*why = "key id must be 1 to 64 bytes";
-		return SEALPG_ERR_BAD_ARGS;
-	}
 	return 0;
 }
 
